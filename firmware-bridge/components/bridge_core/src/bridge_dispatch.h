@@ -1,0 +1,20 @@
+/* Internal: executes one request by calling the ESP-IDF function it names. */
+#ifndef BRIDGE_DISPATCH_H
+#define BRIDGE_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridge_msg.h"
+#include "bridge_state.h"
+
+void br_dispatch_init(void);
+/* Decodes the body against the request layout and answers through br_core_respond
+ * (at once, or later for a sync send). */
+void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, size_t len);
+/* Periodic work: SET_BAUD revert timer. */
+void br_dispatch_poll(void);
+/* The HELLO body values (event and HELLO response share them). */
+void br_hello_values(br_value_t *v);
+
+#endif

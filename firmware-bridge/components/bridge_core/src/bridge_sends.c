@@ -1,0 +1,89 @@
+/* Send tracking: every esp_now_send that returned ESP_OK owes one status per
+ * destination. Statuses are matched to the oldest send still waiting for that
+ * MAC (ESP-IDF reports them in order), turned into SEND_STATUS events carrying
+ * the request id, and a sync send is answered once all of them arrived. */
+#include <string.h>
+
+#include "bridge_state.h"
+
+typedef struct {
+    uint16_t req_id;
+    uint8_t mac[6];
+    bool any_dest;          /* NULL destination: every peer */
+    bool sync;
+    uint8_t total, remaining, failures;
+    br_pending_resp_t slot;
+} send_t;
+
+static send_t s_sends[BR_SEND_SLOTS];
+static uint32_t s_count;           /* entries in use, oldest first */
+static uint32_t s_statuses_owed;   /* sum of remaining: bounded by BR_SEND_SLOTS */
+
+void br_sends_init(void)
+{
+    s_count = 0;
+    s_statuses_owed = 0;
+}
+
+uint32_t br_sends_in_flight(void) { return s_statuses_owed; }
+
+bool br_sends_begin(uint16_t req_id, const uint8_t *mac, uint8_t count, bool sync, br_pending_resp_t *slot)
+{
+    if (s_count == BR_SEND_SLOTS || s_statuses_owed + count > BR_SEND_SLOTS) return false;
+    send_t *s = &s_sends[s_count++];
+    s->req_id = req_id;
+    s->any_dest = mac == NULL;
+    if (mac) memcpy(s->mac, mac, 6); else memset(s->mac, 0, 6);
+    s->sync = sync;
+    s->total = s->remaining = count;
+    s->failures = 0;
+    s->slot = *slot;
+    s_statuses_owed += count;
+    return true;
+}
+
+void br_sends_cancel_last(void)
+{
+    if (s_count == 0) return;
+    s_count--;
+    s_statuses_owed -= s_sends[s_count].remaining;
+}
+
+bool br_sends_on_status(const uint8_t *mac, uint8_t status)
+{
+    uint32_t i = 0;
+    while (i < s_count && !(s_sends[i].remaining > 0 && (s_sends[i].any_dest || memcmp(s_sends[i].mac, mac, 6) == 0))) i++;
+    if (i == s_count) {
+        /* A status for no tracked send (radio bug): count it, never hide it. */
+        atomic_fetch_add(&br_state.status_lost, 1);
+        br_state.counters[BR_STAT_EVENTS_DROPPED]++;
+        return true;
+    }
+    send_t *s = &s_sends[i];
+    br_value_t v[3];
+    memset(v, 0, sizeof v);
+    v[0].i = s->req_id;
+    v[1].ptr = mac; v[1].len = 6;
+    v[2].i = status;
+    if (!br_core_emit_event(BR_EVT_SEND_STATUS, v)) return false;
+    br_state.counters[BR_STAT_TX_RESPONSES]++;
+    if (status != 0) {
+        br_state.counters[BR_STAT_TX_FAILURES]++;
+        s->failures++;
+    }
+    s->remaining--;
+    s_statuses_owed--;
+    if (s->remaining == 0) {
+        if (s->sync) {
+            br_value_t r[3];
+            memset(r, 0, sizeof r);
+            r[0].i = ESP_OK;
+            r[1].i = s->total;
+            r[2].i = s->failures;
+            br_core_respond(&s->slot, BR_CMD_ESPNOW_SEND, r);
+        }
+        memmove(&s_sends[i], &s_sends[i + 1], (s_count - i - 1) * sizeof s_sends[0]);
+        s_count--;
+    }
+    return true;
+}

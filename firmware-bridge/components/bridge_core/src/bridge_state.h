@@ -1,0 +1,71 @@
+/* Internal: the core's state shared between its source files. */
+#ifndef BRIDGE_STATE_H
+#define BRIDGE_STATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bridge_core.h"
+#include "bridge_msg.h"
+#include "esp_err.h"
+#include "esp_idf_version.h"
+#include "esp_now.h"
+
+#if defined(ESP_NOW_MAX_DATA_LEN_V2) && ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 4, 0)
+#define BR_ESPNOW_MAX_PAYLOAD ESP_NOW_MAX_DATA_LEN_V2
+#define BR_HAVE_ESPNOW_V2 1
+#else
+#define BR_ESPNOW_MAX_PAYLOAD ESP_NOW_MAX_DATA_LEN
+#define BR_HAVE_ESPNOW_V2 0
+#endif
+
+/* Counter indices, PROTOCOL.md section 10. */
+enum {
+    BR_STAT_TX_PACKETS, BR_STAT_TX_RESPONSES, BR_STAT_TX_FAILURES, BR_STAT_RX_PACKETS, BR_STAT_RX_DROPPED,
+    BR_STAT_LINK_RX_FRAMES, BR_STAT_LINK_RX_BAD_CRC, BR_STAT_LINK_RX_BAD_COBS, BR_STAT_LINK_RX_OVERSIZE,
+    BR_STAT_LINK_RX_TRUNCATED, BR_STAT_LINK_RX_BAD_VERSION, BR_STAT_LINK_RX_BAD_KIND, BR_STAT_REQ_REPLAYED,
+    BR_STAT_REQ_BUSY, BR_STAT_LINK_TX_FRAMES, BR_STAT_EVENTS_DROPPED, BR_STAT_LOG_DROPPED, BR_STAT_UPTIME_S,
+    BR_STAT_REQ_REJECTED,
+};
+
+#define BR_REPLAY_PENDING 0xFFFFu
+
+typedef struct {
+    uint32_t counters[BR_STATS_COUNT];
+    /* Written by the Wi-Fi task, read by the core task. */
+    _Atomic uint32_t rx_packets, rx_dropped, log_dropped, status_lost;
+    _Atomic uint32_t rxbuf, rx_used;
+    uint32_t drop_reported[3];
+    uint8_t sta_mac[6], ap_mac[6];
+    uint64_t boot_us, last_valid_rx_us;
+    bool restart_pending;
+} br_core_state_t;
+
+extern br_core_state_t br_state;
+
+/* A request being answered: its id and its replay-window slot. */
+typedef struct {
+    uint16_t id;
+    void *replay;
+} br_pending_resp_t;
+
+void br_core_respond(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals);
+bool br_core_emit_event(uint8_t code, const br_value_t *vals);
+esp_err_t br_core_register_callbacks(void);
+const br_identity_t *br_core_identity(void);
+const br_port_t *br_core_port(void);
+void br_core_clear_stats(void);
+void br_core_clear_rx(void);
+
+/* Send tracking (bridge_sends.c). */
+void br_sends_init(void);
+/* Starts tracking a send of `count` statuses; false when all slots are busy. */
+bool br_sends_begin(uint16_t req_id, const uint8_t *mac, uint8_t count, bool sync, br_pending_resp_t *slot);
+/* One status from the radio; false if its event does not fit in the link queue yet. */
+bool br_sends_on_status(const uint8_t *mac, uint8_t status);
+uint32_t br_sends_in_flight(void);
+/* Undoes the last br_sends_begin (esp_now_send refused the packet). */
+void br_sends_cancel_last(void);
+
+#endif

@@ -15,11 +15,16 @@ CORE_DIR     := firmware-bridge/components/bridge_core
 CORE_INC     := $(CORE_DIR)/include
 CODEC_SRCS   := $(CORE_DIR)/src/bridge_cobs.c $(CORE_DIR)/src/bridge_crc32.c \
                 $(CORE_DIR)/src/bridge_frame.c $(CORE_DIR)/src/bridge_msg.c
+CORE_SRCS    := $(wildcard $(CORE_DIR)/src/*.c)
+EMU_DIR      := firmware-bridge/host/idf
+EMU_SRCS     := $(wildcard $(EMU_DIR)/src/*.c)
 CSTRICT      := -std=c11 -Wall -Wextra -Werror -pedantic
+CSAN         := -g -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_DIR     := .build-fuzz
+RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests clean
+        c-tests portability clean
 
 all: build
 
@@ -39,7 +44,7 @@ build: deps
 demo: deps
 	$(SWIFT) run wire-demo
 
-test: deps check-vectors c-tests
+test: deps check-vectors c-tests portability
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(MAKE) fuzz-smoke
@@ -53,11 +58,26 @@ check-vectors:
 $(FUZZ_DIR):
 	mkdir -p $(FUZZ_DIR)
 
-# Plain C tests of the firmware core, with ASan+UBSan.
+# Plain C tests of the firmware core and the ESP-IDF emulation, with ASan+UBSan.
 c-tests: $(FUZZ_DIR)
-	gcc $(CSTRICT) -g -fsanitize=address,undefined -fno-sanitize-recover=all -I$(CORE_INC) \
-	    $(CODEC_SRCS) Tests/CCore/test_codec.c -o $(FUZZ_DIR)/test_codec
+	gcc $(CSTRICT) $(CSAN) -I$(CORE_INC) $(CODEC_SRCS) Tests/CCore/test_codec.c -o $(FUZZ_DIR)/test_codec
 	$(FUZZ_DIR)/test_codec
+	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) \
+	    Tests/CCore/test_dispatch.c -o $(FUZZ_DIR)/test_dispatch
+	$(FUZZ_DIR)/test_dispatch
+	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(EMU_DIR)/include $(EMU_SRCS) Tests/CHost/test_emulation.c \
+	    -o $(FUZZ_DIR)/test_emulation
+	$(FUZZ_DIR)/test_emulation
+
+# The portable core (codec + dispatcher, not the emulation) for the ESP32-C3's ISA,
+# freestanding, against the ESP-IDF declarations; prints its footprint.
+portability: deps
+	rm -rf $(RV_DIR) && mkdir -p $(RV_DIR)
+	for f in $(CORE_SRCS); do \
+	  riscv64-unknown-elf-gcc --specs=picolibc.specs -march=rv32imc -mabi=ilp32 -Os -ffreestanding \
+	    $(CSTRICT) -I$(CORE_INC) -I$(EMU_DIR)/include -c $$f -o $(RV_DIR)/$$(basename $$f .c).o || exit 1; \
+	done
+	riscv64-unknown-elf-size -t $(RV_DIR)/*.o
 
 # libFuzzer targets: the C decoder (ASan+UBSan) and the Swift decoder, seeded from the vectors.
 $(FUZZ_DIR)/fuzz-c: $(CODEC_SRCS) Tests/Fuzz/c/fuzz_frame_decoder.c | $(FUZZ_DIR)
@@ -66,13 +86,21 @@ $(FUZZ_DIR)/fuzz-c: $(CODEC_SRCS) Tests/Fuzz/c/fuzz_frame_decoder.c | $(FUZZ_DIR
 $(FUZZ_DIR)/fuzz-swift: $(wildcard Sources/ESPNowWire/*.swift) Tests/Fuzz/swift/FuzzFrameDecoder.swift | $(FUZZ_DIR)
 	$(SWIFTC) -parse-as-library -sanitize=fuzzer,address -O Sources/ESPNowWire/*.swift \
 	    Tests/Fuzz/swift/FuzzFrameDecoder.swift -o $@
-$(FUZZ_DIR)/seeds: Tests/Fixtures/protocol-vectors.json | $(FUZZ_DIR)
-	$(PYTHON) tools/protocol/vectors_to_corpus.py $< $@
+$(FUZZ_DIR)/fuzz-dispatch: $(CORE_SRCS) $(EMU_SRCS) Tests/Fuzz/c/fuzz_dispatcher.c | $(FUZZ_DIR)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
+	    -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) Tests/Fuzz/c/fuzz_dispatcher.c -o $@ 2>&1 \
+	    | grep -v "Cannot export local symbol" || true
+	test -x $@
+$(FUZZ_DIR)/seeds: Tests/Fixtures/protocol-vectors.json tools/protocol/vectors_to_corpus.py | $(FUZZ_DIR)
+	rm -rf $@ $(FUZZ_DIR)/seeds-dispatch
+	$(PYTHON) tools/protocol/vectors_to_corpus.py $< $@ $(FUZZ_DIR)/seeds-dispatch
 
-fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/seeds
-	mkdir -p $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/corpus-swift
-	$(FUZZ_DIR)/fuzz-c -max_total_time=$(strip $(FUZZ_TIME)) -print_final_stats=1 $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/seeds
-	$(FUZZ_DIR)/fuzz-swift -max_total_time=$(strip $(FUZZ_TIME)) -print_final_stats=1 $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/seeds
+FUZZ_FLAGS = -max_total_time=$(strip $(FUZZ_TIME)) -print_final_stats=1
+fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/fuzz-dispatch $(FUZZ_DIR)/seeds
+	mkdir -p $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/corpus-dispatch
+	$(FUZZ_DIR)/fuzz-c $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/seeds
+	$(FUZZ_DIR)/fuzz-swift $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/seeds
+	$(FUZZ_DIR)/fuzz-dispatch $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-dispatch $(FUZZ_DIR)/seeds-dispatch
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_TIME=$(SMOKE_TIME)

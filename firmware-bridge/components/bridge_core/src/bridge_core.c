@@ -222,7 +222,7 @@ static uint8_t rate_of(const wifi_pkt_rx_ctrl_t *rx)
 {
     if (rx == NULL) return 63;
     if (rx->sig_mode == 0) return (uint8_t)(rx->rate & 0x3F);
-    if (rx->sig_mode == 1) return (uint8_t)(0x10 + (rx->mcs & 7));   /* HT: MCS0..7 long GI */
+    if (rx->sig_mode == 1) return (uint8_t)((rx->sgi ? 0x18 : 0x10) + (rx->mcs & 7));  /* HT MCS0..7, long/short GI */
     return 63;
 }
 

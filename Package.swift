@@ -58,6 +58,11 @@ let package = Package(
             path: "Tests/ESPNowWireTests"
         ),
         .testTarget(
+            name: "SimulatorTests",
+            dependencies: ["ESPNowWire"],
+            path: "Tests/SimulatorTests"
+        ),
+        .testTarget(
             name: "BridgeCoreTests",
             dependencies: ["BridgeCore", "ESPNowWire"],
             path: "Tests/BridgeCoreTests"

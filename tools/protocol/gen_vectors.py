@@ -314,8 +314,9 @@ def decode_layout(layout: list, body: bytes) -> dict:
             raw = take(ln, name)
             try:
                 res[name] = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise Reject("bad_body", f"{name}: invalid UTF-8 ({e})")
+            except UnicodeDecodeError:
+                # Receivers accept any bytes (an SSID is raw); no vector holds such a string.
+                res[name] = "hex:" + raw.hex()
         elif typ == "bytes":
             raw = body[p:]
             p = n
@@ -466,7 +467,10 @@ def decode_wire(wire: bytes) -> dict:
     enc = wire[:-1]
     if len(enc) > MAX_ENCODED:
         raise Reject("oversize", f"encoded frame of {len(enc)} bytes > {MAX_ENCODED}")
-    return decode_frame(cobs_decode(enc))
+    dec = cobs_decode(enc)
+    if len(dec) > MAX_DECODED:
+        raise Reject("oversize", f"decoded frame of {len(dec)} bytes > {MAX_DECODED}")
+    return decode_frame(dec)
 
 
 # --------------------------------------------------------------------------
@@ -871,6 +875,12 @@ def build_rejects(vectors: list[dict]) -> list[dict]:
     assert len(w) - 1 == 1544
     add("oversize_encoded_1544", w, "oversize")
     add("oversize_encoded_2000", cobs_encode(nonzero(1990, 9)) + b"\x00", "oversize")
+    # oversize: an encoded frame within 1543 bytes whose decoded frame is 1540 bytes
+    # (zeros every 100 bytes keep the COBS overhead at one byte)
+    big = bytes(0 if i % 100 == 99 else 0x41 for i in range(1540 - 8))
+    w = seal(req_raw(0x0101, 0x02, big))
+    assert len(w) - 1 <= MAX_ENCODED and len(cobs_decode(w[:-1])) == 1540
+    add("oversize_decoded_1540", w, "oversize")
 
     # bad_cobs: a code byte pointing past the end
     enc = cobs_encode(ping)

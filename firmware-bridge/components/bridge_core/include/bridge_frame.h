@@ -9,7 +9,7 @@
 #include "bridge_proto.h"
 
 typedef struct {
-    uint8_t version;       /* from ver_kind; BR_PROTO_VERSION when encoding */
+    uint8_t version;       /* from ver_kind; BR_PROTO_VERSION when encoding (0 means the same) */
     uint8_t kind;          /* br_kind_t */
     uint16_t id;           /* requests/responses only; 0 for events */
     uint8_t code;          /* br_cmd_t or br_evt_t */
@@ -24,8 +24,10 @@ size_t br_frame_encode(const br_frame_t *f, uint8_t *out, size_t cap);
 
 /* Decodes one encoded frame (the bytes between delimiters, delimiter excluded).
  * scratch receives the decoded bytes (it may be the same buffer as encoded);
- * f->body points into scratch. Checks in this order: oversize, bad COBS,
- * truncated, bad CRC, bad version, bad kind, truncated header. */
+ * f->body points into scratch. Checks in this order: oversize (encoded length),
+ * bad COBS, oversize (decoded > BR_MAX_DECODED or > scratch_cap), truncated,
+ * bad CRC, bad version, bad kind, truncated header. f is filled on BR_OK; on
+ * BR_ERR_BAD_VERSION / BR_ERR_BAD_KIND only f->version and f->kind are set. */
 br_result_t br_frame_decode(const uint8_t *encoded, size_t len, uint8_t *scratch, size_t scratch_cap,
                             br_frame_t *f);
 

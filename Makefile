@@ -95,7 +95,7 @@ $(FUZZ_DIR)/seeds: Tests/Fixtures/protocol-vectors.json tools/protocol/vectors_t
 	rm -rf $@ $(FUZZ_DIR)/seeds-dispatch
 	$(PYTHON) tools/protocol/vectors_to_corpus.py $< $@ $(FUZZ_DIR)/seeds-dispatch
 
-FUZZ_FLAGS = -max_total_time=$(strip $(FUZZ_TIME)) -print_final_stats=1
+FUZZ_FLAGS = -max_total_time=$(strip $(FUZZ_TIME)) -max_len=2048 -print_final_stats=1 $(FUZZ_EXTRA)
 fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/fuzz-dispatch $(FUZZ_DIR)/seeds
 	mkdir -p $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/corpus-dispatch
 	$(FUZZ_DIR)/fuzz-c $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/seeds

@@ -187,7 +187,7 @@ static void boot(void)
     if (sim_emu_configure(&cfg) != 0) { printf("sim_emu_configure failed\n"); exit(2); }
     wifi_init_config_t wcfg = WIFI_INIT_CONFIG_DEFAULT();
     esp_wifi_init(&wcfg);
-    br_identity_t id = { 0, 1, 0, 0x8000, 0, 3, 0, 1, 7, "v5.4.1-test", BR_CAP_SIMULATED };
+    br_identity_t id = { 0, 1, 0, 0x8000, 0, 3, 0, 1, 7, "v5.4.2-test", BR_CAP_SIMULATED };
     br_core_init(&g_port, &id);
     g_out_len = g_out_read = 0;
     g_write_limit = (size_t)-1;

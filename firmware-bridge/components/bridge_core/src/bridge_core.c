@@ -120,7 +120,12 @@ bool br_core_emit_event(uint8_t code, const br_value_t *vals)
 {
     static uint8_t wire[BR_MAX_ENCODED];
     size_t n = encode_msg(BR_KIND_EVENT, 0, code, vals, wire, sizeof wire);
-    if (n == 0 || !event_fits(n)) return false;
+    if (n == 0) {
+        /* Values outside the layout (a bug): drop and count rather than stall the queue behind it. */
+        br_state.counters[BR_STAT_EVENTS_DROPPED]++;
+        return true;
+    }
+    if (!event_fits(n)) return false;
     return txq_put(wire, n, false);
 }
 
@@ -134,6 +139,11 @@ static replay_slot_t *replay_find(uint16_t id, uint32_t crc)
 
 static replay_slot_t *replay_claim(uint16_t id, uint32_t crc)
 {
+    /* Oldest first, but never evict a sync send still waiting for its statuses. */
+    uint32_t tries = 0;
+    while (s_replay[s_replay_next].len == BR_REPLAY_PENDING && ++tries < REPLAY_SLOTS) {
+        s_replay_next = (s_replay_next + 1u) % REPLAY_SLOTS;
+    }
     replay_slot_t *s = &s_replay[s_replay_next];
     s_replay_next = (s_replay_next + 1u) % REPLAY_SLOTS;
     s->id = id;
@@ -144,7 +154,13 @@ static replay_slot_t *replay_claim(uint16_t id, uint32_t crc)
 
 void br_core_respond(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals)
 {
+    static replay_slot_t detached;
     replay_slot_t *s = (replay_slot_t *)slot->replay;
+    if (s->id != slot->id || s->len != BR_REPLAY_PENDING) {
+        /* The host overran the window and the slot was reused: answer without caching. */
+        s = &detached;
+        s->id = slot->id;
+    }
     size_t n = encode_msg(BR_KIND_RESPONSE, slot->id, code, vals, s->wire, sizeof s->wire);
     if (n == 0) {
         /* Cannot happen with the layouts in the table; answer ESP_FAIL rather than nothing. */
@@ -228,8 +244,14 @@ static uint8_t rate_of(const wifi_pkt_rx_ctrl_t *rx)
 
 static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int len)
 {
-    if (info == NULL || info->src_addr == NULL || data == NULL || len < 0 || len > BR_ESPNOW_MAX_PAYLOAD) return;
+    if (info == NULL || info->src_addr == NULL || data == NULL || len < 0) return;
     atomic_fetch_add(&br_state.rx_packets, 1);
+    if (len > BR_ESPNOW_MAX_PAYLOAD) {
+        /* Longer than the protocol can carry: counted with the receive drops. */
+        atomic_fetch_add(&br_state.rx_dropped, 1);
+        if (s_port->notify) s_port->notify(s_port->ctx);
+        return;
+    }
     uint32_t cost = ((uint32_t)len + 7u + 3u) & ~3u;   /* the seed's accounting: data + MAC + length byte */
     if (atomic_load(&br_state.rx_used) + cost > atomic_load(&br_state.rxbuf)) {
         atomic_fetch_add(&br_state.rx_dropped, 1);

@@ -13,7 +13,13 @@
 #include "esp_now.h"
 
 #if defined(ESP_NOW_MAX_DATA_LEN_V2) && ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 4, 0)
+/* IDF 5.4.0/5.4.1 headers say 1490, later ones 1470 (the real limit); the protocol
+ * carries at most 1470, so never advertise more. */
+#if ESP_NOW_MAX_DATA_LEN_V2 > 1470
+#define BR_ESPNOW_MAX_PAYLOAD 1470
+#else
 #define BR_ESPNOW_MAX_PAYLOAD ESP_NOW_MAX_DATA_LEN_V2
+#endif
 #define BR_HAVE_ESPNOW_V2 1
 #else
 #define BR_ESPNOW_MAX_PAYLOAD ESP_NOW_MAX_DATA_LEN

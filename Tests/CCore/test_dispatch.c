@@ -431,6 +431,35 @@ static void test_replay_window(void)
     CHECK_EQ(o.v[1].i, 1);
 }
 
+/* A sync send waiting for its status keeps its replay slot while many other
+ * requests pass; both it and the later requests still replay correctly. */
+static void test_replay_keeps_pending_sync_send(void)
+{
+    out_frame_t o;
+    boot();
+    espnow_up();
+    CHECK_EQ(add_peer(3, PEER1, 0, 0, 0, &o), ESP_OK);
+    drain_out();
+    br_value_t send[3] = { vmac(PEER1), vint(1), vbytes("slow", 4) };
+    request(500, BR_CMD_ESPNOW_SEND, send);
+    br_value_t ping[1] = { vbytes("p", 1) };
+    for (uint16_t i = 0; i < 40; i++) request((uint16_t)(501 + i), BR_CMD_PING, ping);
+    advance_ms(50);
+    CHECK_EQ(response_err(500, &o), ESP_OK);
+    CHECK_EQ(o.f.code, BR_CMD_ESPNOW_SEND);
+    CHECK_EQ(o.v[2].i, 1);             /* failures: nobody acked */
+    uint32_t sends = stat(0);
+    drain_out();
+    request(500, BR_CMD_ESPNOW_SEND, send);   /* retransmission: replayed, not re-sent */
+    CHECK_EQ(response_err(500, &o), ESP_OK);
+    CHECK_EQ(o.f.code, BR_CMD_ESPNOW_SEND);
+    CHECK_EQ(stat(0), sends);
+    drain_out();
+    request(540, BR_CMD_PING, ping);          /* the newest PING is still in the window */
+    CHECK_EQ(response_err(540, &o), ESP_OK);
+    CHECK_EQ(o.f.code, BR_CMD_PING);
+}
+
 static void test_window_busy(void)
 {
     out_frame_t o;
@@ -555,6 +584,7 @@ int main(void)
     test_espnow_errors();
     test_send_tracking();
     test_replay_window();
+    test_replay_keeps_pending_sync_send();
     test_window_busy();
     test_receive_path();
     test_log_events();

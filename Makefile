@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability clean
+        c-tests portability sim-tests bench-sim clean
 
 all: build
 
@@ -45,7 +45,7 @@ demo: deps
 	$(SWIFT) run wire-demo
 
 # Swift tests run last so that their summary closes the output.
-test: deps check-vectors c-tests portability fuzz-smoke
+test: deps check-vectors c-tests portability fuzz-smoke sim-tests
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -104,6 +104,17 @@ fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/fuzz-dispatch $(FUZZ
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_TIME=$(SMOKE_TIME)
+
+# Scenario tests of the simulated air (Python client over the dongles' ptys), and a
+# short realtime fidelity check with generous bounds; `make bench-sim` is the full one.
+sim-tests: deps
+	$(SWIFT) build --product espnow-sim
+	$(PYTHON) Tests/Simulator/test_scenarios.py .build/debug/espnow-sim
+	$(PYTHON) Tests/Simulator/bench_sim.py .build/debug/espnow-sim --quick
+
+bench-sim: deps
+	$(SWIFT) build -c release --product espnow-sim
+	$(PYTHON) Tests/Simulator/bench_sim.py .build/release/espnow-sim
 
 bench-codec: deps
 	$(SWIFT) run -c release codec-bench

@@ -28,6 +28,7 @@
 #include "esp_wifi.h"
 #include "sim_air.h"
 #include "sim_emu.h"
+#include "sim_medium.h"
 
 static int s_pass, s_fail;
 
@@ -994,6 +995,44 @@ static void test_air_module(void)
     CHECK(access(a.path, F_OK) != 0);
 }
 
+/* Medium messages and the airtime model (docs/SIMULATOR.md "Calibration"). */
+static void test_medium_codec_and_airtime(void)
+{
+    uint8_t buf[SIM_MED_MAX_MSG], payload[250];
+    memset(payload, 0x5a, sizeof payload);
+    sim_med_msg_t m = { .type = SIM_MED_RX, .seq = 0x01020304, .ifx = 1, .rate = 0x0c, .flags = 1, .rssi = -61,
+                        .channel = 6, .key_tag = 0x1122334455667788ull, .len = 250, .payload = payload };
+    memcpy(m.src, MAC_A, 6);
+    memcpy(m.dst, MAC_F, 6);
+    size_t n = sim_med_encode(&m, buf, sizeof buf);
+    CHECK(n == 35 + 250);
+    sim_med_msg_t d;
+    CHECK(sim_med_decode(buf, n, &d));
+    CHECK(d.seq == m.seq && d.ifx == 1 && d.rate == 0x0c && d.flags == 1 && d.rssi == -61 && d.channel == 6 &&
+          d.key_tag == m.key_tag && d.len == 250 && !memcmp(d.src, MAC_A, 6) && !memcmp(d.dst, MAC_F, 6) &&
+          !memcmp(d.payload, payload, 250));
+    CHECK(!sim_med_decode(buf, n - 1, &d));                /* length disagrees with len */
+    CHECK(sim_med_encode(&m, buf, 100) == 0);              /* no room */
+    buf[0] = 99;
+    CHECK(!sim_med_decode(buf, n, &d));                    /* unknown type */
+    sim_med_msg_t c = { .type = SIM_MED_CONNECT, .ssid_len = 4, .pass_len = 11, .bssid_set = 0 };
+    memcpy(c.ssid, "home", 4);
+    memcpy(c.pass, "password123", 11);
+    n = sim_med_encode(&c, buf, sizeof buf);
+    CHECK(n == 106 && sim_med_decode(buf, n, &d) && d.ssid_len == 4 && !memcmp(d.pass, "password123", 11));
+    buf[1] = 33;                                           /* SSID longer than 32 */
+    CHECK(!sim_med_decode(buf, n, &d));
+    /* PHY durations: 293-byte MPDU (250 + 43) at 1 Mbps long preamble = 192 + 2344 µs;
+     * at 54 Mbps = 20 + 11 symbols * 4 + 6 = 70 µs; 14-byte ACK at 24 Mbps = 34 µs. */
+    CHECK(sim_phy_us(0x00, 293) == 2536);
+    CHECK(sim_phy_us(0x0C, 293) == 70);
+    CHECK(sim_phy_us(0x09, 14) == 34);
+    CHECK(sim_airtime_us(0x00, 250, false) == SIM_AIRTIME_ACCESS_US + 2536);
+    CHECK(sim_airtime_us(0x0C, 250, true) == SIM_AIRTIME_ACCESS_US + 70 + 10 + 34);
+    CHECK(sim_airtime_us(0x29, 250, false) > sim_airtime_us(0x2A, 250, false));   /* LR 250k slower than 500k */
+    CHECK(sim_rate_known(0x1F) && !sim_rate_known(0x04) && !sim_rate_known(0x20) && sim_rate_known(0x29));
+}
+
 int main(void)
 {
     snprintf(s_air_dir, sizeof s_air_dir, "/tmp/emu-test-air-XXXXXX");
@@ -1010,6 +1049,7 @@ int main(void)
     test_send_rules();
     test_air_with_fake_radio();
     test_two_processes();
+    test_medium_codec_and_airtime();
     sim_emu_shutdown();
     rmdir(s_air_dir);
     printf("%d passed, %d failed\n", s_pass, s_fail);

@@ -1,16 +1,23 @@
 /* espnow-sim: one simulated bridge dongle. The bridge core runs against the
- * emulated ESP-IDF Wi-Fi/ESP-NOW API; the host link is a pseudo-terminal and
- * the radio is a socket in the simulated air (sim_air.h).
+ * emulated ESP-IDF Wi-Fi/ESP-NOW API.
  *
- * Prints one JSON line on stdout once the port is ready:
+ * Standalone (no --dongles/--scene): the host link is a pseudo-terminal and the
+ * radio is a socket in the simulated air directory (sim_air.h). Prints one JSON
+ * line on stdout once the port is ready:
  *   {"port":"/dev/pts/N","sta_mac":"..","ap_mac":"..","pid":N}
- * then runs until SIGINT/SIGTERM. */
+ * then runs until SIGINT/SIGTERM.
+ *
+ * With --dongles N or --scene FILE it is the coordinator (coord.c), which runs
+ * the medium and starts every dongle as a child of this same program with
+ * --medium-fd/--serial-fd: the link is then a stream socket to the coordinator
+ * (which owns the pty) and the radio talks to the medium (sim_medium.h). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +34,10 @@
 #include "esp_wifi.h"
 #include "sim_air.h"
 #include "sim_emu.h"
+#include "sim_medium.h"
+
+int coord_main(int argc, char **argv);
+void coord_usage(FILE *f);
 
 #ifndef SIM_FW_MAJOR
 #define SIM_FW_MAJOR 0
@@ -42,6 +53,8 @@ static char s_link_path[4096];
 static int s_master = -1;
 static bool s_restart;
 static bool s_wake;
+static int s_med_fd = -1;             /* child of the coordinator: the medium socket */
+static uint32_t s_uart_baud;          /* child: the coordinator paces the link at this rate (UART bridge) */
 
 /* ------------------------------------------------------------ port layer */
 
@@ -56,7 +69,7 @@ static size_t port_link_write(void *ctx, const uint8_t *data, size_t len)
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        break;                         /* EAGAIN: the pty buffer is full, the core retries */
+        break;                         /* EAGAIN: the pty/socket buffer is full, the core retries */
     }
     return done;
 }
@@ -75,11 +88,24 @@ static void port_restart(void *ctx)
     s_restart = true;                  /* the loop reboots the emulation and the core */
 }
 
+static void med_tell(const sim_med_msg_t *m)
+{
+    uint8_t buf[64];
+    size_t n = sim_med_encode(m, buf, sizeof buf);
+    if (n > 0 && s_med_fd >= 0 && send(s_med_fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        fprintf(stderr, "espnow-sim: medium: %s\n", strerror(errno));
+}
+
 static esp_err_t port_set_baud(void *ctx, uint32_t baud)
 {
     (void)ctx;
-    (void)baud;
-    return ESP_ERR_NOT_SUPPORTED;      /* a pty has no baud rate */
+    if (s_uart_baud == 0 || s_med_fd < 0) return ESP_ERR_NOT_SUPPORTED;   /* a bare pty has no baud rate */
+    /* The coordinator paces the link: the bytes already written (the SET_BAUD
+     * response) go at the old rate, everything after at the new one. */
+    sim_med_msg_t m = { .type = SIM_MED_BAUD, .baud = baud };
+    med_tell(&m);
+    s_uart_baud = baud;
+    return ESP_OK;
 }
 
 static void port_notify(void *ctx)
@@ -176,7 +202,9 @@ static void usage(FILE *f)
             "  --channel N                   channel the radio starts on (default 1)\n"
             "  --country CC                  regulatory country (default 01 = IDF default, channels 1..11)\n"
             "  --boot-count N                boot_count reported by the first HELLO (default 1)\n"
-            "  --ack-timeout-ms N            unicast ACK timeout (default 5)\n");
+            "  --ack-timeout-ms N            unicast ACK timeout (default 5)\n"
+            "  (--medium-fd, --serial-fd, --uart-baud and --reset-reason are set by the coordinator)\n\n");
+    coord_usage(f);
 }
 
 /* One simulated boot: what main/app_main.c does on the chip (Wi-Fi initialised,
@@ -197,6 +225,91 @@ static void boot(br_identity_t *id, const char *country, uint32_t boot_count, es
     id->boot_count = boot_count;
     br_core_init(&s_port, id);
     br_core_emit_hello();
+    sim_med_msg_t m = { .type = SIM_MED_BOOT, .boot_count = boot_count, .reset_reason = (uint8_t)reason };
+    if (s_med_fd >= 0) med_tell(&m);
+}
+
+static void install_quit_signals(sigset_t *wait_mask)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* The quit signals are only delivered inside ppoll(), so a signal can never
+     * slip in between the s_quit test and the wait. */
+    sigset_t quit_set;
+    sigemptyset(&quit_set);
+    sigaddset(&quit_set, SIGINT);
+    sigaddset(&quit_set, SIGTERM);
+    sigaddset(&quit_set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &quit_set, wait_mask);
+    sigdelset(wait_mask, SIGINT);
+    sigdelset(wait_mask, SIGTERM);
+    sigdelset(wait_mask, SIGHUP);
+}
+
+/* A dongle started by the coordinator: link = stream socket, radio = medium.
+ * Exits when either socket hangs up (unplugged, or the coordinator is gone). */
+static int child_main(const uint8_t sta[6], const uint8_t ap[6], int med_fd, int ser_fd, uint32_t uart_baud,
+                      uint8_t channel, const char *country, uint32_t boots, int reset_reason)
+{
+    s_med_fd = med_fd;
+    s_master = ser_fd;
+    s_uart_baud = uart_baud;
+    fcntl(ser_fd, F_SETFL, fcntl(ser_fd, F_GETFL) | O_NONBLOCK);
+    fcntl(ser_fd, F_SETFD, FD_CLOEXEC);
+    fcntl(med_fd, F_SETFD, FD_CLOEXEC);
+    sim_emu_config_t cfg = { .use_medium = true, .medium_fd = med_fd, .home_channel = channel };
+    memcpy(cfg.sta_mac, sta, 6);
+    memcpy(cfg.ap_mac, ap, 6);
+    sim_emu_configure(&cfg);
+    sim_emu_set_event_handler(on_wifi_event, NULL);
+    sigset_t wait_mask;
+    install_quit_signals(&wait_mask);
+    br_identity_t id = {
+        .fw_major = SIM_FW_MAJOR, .fw_minor = SIM_FW_MINOR, .fw_patch = SIM_FW_PATCH,
+        .chip_model = SIM_CHIP_MODEL,
+        .transport = uart_baud ? 2u : SIM_TRANSPORT_PTY,     /* paced link: looks like a UART bridge */
+        .baud = uart_baud,
+        .idf_version = SIM_IDF_VERSION,
+        .caps = BR_CAP_SIMULATED | (uart_baud ? BR_CAP_SET_BAUD : 0u),
+    };
+    boot(&id, country, boots, (esp_reset_reason_t)reset_reason);
+    uint8_t buf[4096];
+    while (!s_quit && !sim_emu_medium_lost()) {
+        struct pollfd fds[2] = {
+            { .fd = ser_fd, .events = POLLIN | (br_core_tx_pending() ? POLLOUT : 0) },
+            { .fd = med_fd, .events = POLLIN },
+        };
+        int timeout = s_wake ? 0 : sim_emu_next_timeout_ms();
+        struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000L };
+        int n = ppoll(fds, 2, timeout < 0 ? NULL : &ts, &wait_mask);
+        if (n < 0 && errno != EINTR) break;
+        s_wake = false;
+        if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
+            ssize_t got = read(ser_fd, buf, sizeof buf);
+            if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) break;   /* link gone */
+            if (got > 0) {
+                br_core_feed(buf, (size_t)got);
+                br_core_poll();
+            }
+        }
+        sim_emu_poll();
+        br_core_poll();
+        if (s_restart) {
+            s_restart = false;
+            boots++;
+            s_uart_baud = uart_baud;                /* a reset brings the UART back to its boot rate */
+            boot(&id, country, boots, ESP_RST_SW);
+            s_wake = true;
+        }
+    }
+    sim_emu_shutdown();
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -206,7 +319,12 @@ int main(int argc, char **argv)
     char air_dir[SIM_AIR_PATH_MAX] = "";
     const char *link = NULL, *country = NULL;
     unsigned long channel = 1, boot_count = 1, ack_ms = 5;
+    unsigned long med_fd = 0, ser_fd = 0, uart_baud = 0, reset_reason = ESP_RST_POWERON;
+    bool child = false;
 
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--dongles") || !strcmp(argv[i], "--scene")) return coord_main(argc, argv);
+    }
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -234,6 +352,16 @@ int main(int argc, char **argv)
             ok = ok && parse_uint(v, 0xffffffffUL, &boot_count);
         } else if (!strcmp(a, "--ack-timeout-ms")) {
             ok = ok && parse_uint(v, 10000, &ack_ms) && ack_ms >= 1;
+        } else if (!strcmp(a, "--medium-fd")) {          /* internal: started by the coordinator */
+            ok = ok && parse_uint(v, 1023, &med_fd) && med_fd >= 3;
+            child = true;
+        } else if (!strcmp(a, "--serial-fd")) {
+            ok = ok && parse_uint(v, 1023, &ser_fd) && ser_fd >= 3;
+            child = true;
+        } else if (!strcmp(a, "--uart-baud")) {
+            ok = ok && parse_uint(v, 5000000, &uart_baud);
+        } else if (!strcmp(a, "--reset-reason")) {
+            ok = ok && parse_uint(v, 255, &reset_reason);
         } else {
             fprintf(stderr, "espnow-sim: unknown option %s\n", a);
             usage(stderr);
@@ -262,6 +390,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "espnow-sim: STA and AP MACs must be distinct unicast addresses\n");
         return 2;
     }
+    if (child && (med_fd == 0 || ser_fd == 0)) {
+        fprintf(stderr, "espnow-sim: --medium-fd and --serial-fd go together (they are set by the coordinator)\n");
+        return 2;
+    }
+    if (child) return child_main(sta, ap, (int)med_fd, (int)ser_fd, (uint32_t)uart_baud, (uint8_t)channel, country,
+                                 (uint32_t)boot_count, (int)reset_reason);
     if (air_dir[0] == '\0') sim_air_default_dir(air_dir, sizeof air_dir);
 
     /* Pseudo-terminal: the slave is the dongle's serial port. */
@@ -317,25 +451,8 @@ int main(int argc, char **argv)
         }
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    /* The quit signals are only delivered inside ppoll(), so a signal can never
-     * slip in between the s_quit test and the wait. */
-    sigset_t quit_set, wait_mask;
-    sigemptyset(&quit_set);
-    sigaddset(&quit_set, SIGINT);
-    sigaddset(&quit_set, SIGTERM);
-    sigaddset(&quit_set, SIGHUP);
-    sigprocmask(SIG_BLOCK, &quit_set, &wait_mask);
-    sigdelset(&wait_mask, SIGINT);
-    sigdelset(&wait_mask, SIGTERM);
-    sigdelset(&wait_mask, SIGHUP);
+    sigset_t wait_mask;
+    install_quit_signals(&wait_mask);
 
     br_identity_t id = {
         .fw_major = SIM_FW_MAJOR, .fw_minor = SIM_FW_MINOR, .fw_patch = SIM_FW_PATCH,

@@ -40,6 +40,8 @@ typedef struct {
     int8_t rssi;                   /* RSSI reported for received frames; 0: SIM_EMU_DEFAULT_RSSI */
     uint8_t home_channel;          /* channel the radio starts on (no soft-AP); 0: 1 */
     uint32_t connect_fail_us;      /* esp_wifi_connect -> STA_DISCONNECTED(NO_AP_FOUND); 0: default */
+    bool use_medium;               /* true: radio through medium_fd (sim_medium.h) instead of air_dir */
+    int medium_fd;                 /* SOCK_SEQPACKET to the coordinator's medium (use_medium) */
 } sim_emu_config_t;
 
 /* Wi-Fi events, as IDF posts them to the default event loop (WIFI_EVENT base).
@@ -71,6 +73,7 @@ typedef struct {
     uint32_t acks_received;        /* ACKs matching the frame in flight */
     uint32_t acks_stray;           /* ACKs matching nothing (late, or not ours) */
     uint32_t events_dropped;       /* Wi-Fi events lost: event queue full */
+    uint32_t med_tx_errors;        /* medium mode: messages the medium socket refused */
 } sim_emu_counters_t;
 
 /* Sets the simulated hardware and opens the air socket (named after sta_mac).
@@ -85,8 +88,10 @@ void sim_emu_shutdown(void);
 /* Async-signal-safe: only unlinks the air socket file. */
 void sim_emu_unlink_air(void);
 
-/* Air socket to poll for POLLIN, or -1. */
+/* Air (or medium) socket to poll for POLLIN, or -1. */
 int sim_emu_air_fd(void);
+/* Medium mode: true once the medium hung up (the coordinator is gone). */
+bool sim_emu_medium_lost(void);
 /* Milliseconds until sim_emu_poll() has timed work (ACK timeout), 0 if it has
  * work now (frames to send, callbacks to run), -1 if none. */
 int sim_emu_next_timeout_ms(void);

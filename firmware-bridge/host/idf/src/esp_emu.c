@@ -31,6 +31,9 @@
 #include "esp_wifi.h"
 #include "sim_air.h"
 #include "sim_emu.h"
+#include "sim_medium.h"
+
+#include <sys/socket.h>
 
 /* ------------------------------------------------------------------ globals */
 
@@ -64,6 +67,7 @@ typedef struct {
     bool encrypted;
     uint64_t key_tag;
     uint8_t state;                      /* txq_state_t */
+    uint8_t done_status;                /* medium mode: status reported by TX_DONE */
     uint8_t src[6];                     /* set when transmitted */
     uint32_t seq;
     uint64_t deadline_us;
@@ -76,6 +80,7 @@ typedef struct {
     union {
         wifi_event_sta_disconnected_t disc;
         wifi_event_home_channel_change_t chan;
+        wifi_event_sta_connected_t conn;
     } data;
 } event_t;
 
@@ -92,7 +97,11 @@ static struct {
     void *ev_ctx;
     event_t ev[SIM_EMU_EVENT_QUEUE_LEN];
     unsigned ev_head, ev_count;
-} s_sim = { .air = { .fd = -1 }, .reset_reason = ESP_RST_POWERON };
+    int med_fd;                         /* medium mode: socket to the coordinator's medium, else -1 */
+    bool med_lost;                      /* the medium hung up */
+    uint8_t med_state[32];              /* last STATE sent (encoded) */
+    size_t med_state_len;
+} s_sim = { .air = { .fd = -1 }, .reset_reason = ESP_RST_POWERON, .med_fd = -1 };
 
 static struct {
     bool inited, started;
@@ -110,6 +119,8 @@ static struct {
     int espnow_max_encrypt;
     bool sta_connecting;
     uint64_t connect_deadline_us;
+    bool sta_connected;                 /* medium mode: associated with a scene AP */
+    wifi_ap_record_t ap_info;
 } s_wifi;
 
 static struct {
@@ -155,6 +166,46 @@ static bool if_active(wifi_interface_t ifx) { return s_wifi.inited && s_wifi.sta
 static uint8_t chan_min(void) { return s_wifi.country.schan; }
 static uint8_t chan_max(void) { return (uint8_t)(s_wifi.country.schan + s_wifi.country.nchan - 1); }
 static bool chan_ok(unsigned ch) { return ch >= chan_min() && ch <= chan_max(); }
+
+static size_t bounded_len(const uint8_t *s, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap && s[n] != 0) n++;
+    return n;
+}
+
+static void med_send(const sim_med_msg_t *m)
+{
+    uint8_t buf[SIM_MED_MAX_MSG];
+    size_t n = sim_med_encode(m, buf, sizeof buf);
+    if (n == 0 || s_sim.med_fd < 0) return;
+    if (send(s_sim.med_fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) s_sim.cnt.med_tx_errors++;
+}
+
+/* Medium mode: tells the medium our radio state if it changed. Called right
+ * after every change, before the host can learn of it, so that the medium
+ * never judges a frame against a state older than what the host has seen. */
+static void state_changed(void)
+{
+    if (s_sim.med_fd < 0) return;
+    sim_med_msg_t m = { .type = SIM_MED_STATE };
+    bool on = s_wifi.inited && s_wifi.started;
+    m.started = on;
+    m.channel = s_wifi.channel;
+    m.second = (uint8_t)s_wifi.second;
+    m.active = (uint8_t)((on && mode_has(s_wifi.mode, WIFI_IF_STA) ? 1u : 0u) | (on && mode_has(s_wifi.mode, WIFI_IF_AP) ? 2u : 0u));
+    m.proto[0] = s_wifi.proto[0];
+    m.proto[1] = s_wifi.proto[1];
+    memcpy(m.sta_mac, s_wifi.inited ? s_wifi.mac[WIFI_IF_STA] : s_sim.cfg.sta_mac, 6);
+    memcpy(m.ap_mac, s_wifi.inited ? s_wifi.mac[WIFI_IF_AP] : s_sim.cfg.ap_mac, 6);
+    m.connected = s_wifi.sta_connected;
+    uint8_t buf[32];
+    size_t n = sim_med_encode(&m, buf, sizeof buf);
+    if (n == s_sim.med_state_len && memcmp(buf, s_sim.med_state, n) == 0) return;
+    memcpy(s_sim.med_state, buf, n);
+    s_sim.med_state_len = n;
+    med_send(&m);
+}
 
 /* Rates a non-Wi-Fi-6 chip (ESP32) can use. */
 static bool rate_valid(unsigned r)
@@ -228,6 +279,7 @@ static void deliver_events(void)
         if (s_sim.ev_fn == NULL) continue;
         const void *data = NULL;
         if (e.id == WIFI_EVENT_STA_DISCONNECTED) data = &e.data.disc;
+        else if (e.id == WIFI_EVENT_STA_CONNECTED) data = &e.data.conn;
         else if (e.id == WIFI_EVENT_HOME_CHANNEL_CHANGE) data = &e.data.chan;
         s_sim.ev_fn(s_sim.ev_ctx, e.id, data);
     }
@@ -247,13 +299,16 @@ static void set_home_channel(uint8_t ch, wifi_second_chan_t snd)
     }
     s_wifi.channel = ch;
     s_wifi.second = snd;
+    state_changed();
 }
 
 /* Ends a pending connection attempt with a STA_DISCONNECTED event. */
 static void connect_end(uint8_t reason)
 {
-    if (!s_wifi.sta_connecting) return;
+    if (!s_wifi.sta_connecting && !s_wifi.sta_connected) return;
     s_wifi.sta_connecting = false;
+    s_wifi.sta_connected = false;
+    state_changed();
     event_t *e = event_push(WIFI_EVENT_STA_DISCONNECTED);
     if (e != NULL) {
         const wifi_sta_config_t *sta = &s_wifi.conf[WIFI_IF_STA].sta;
@@ -319,10 +374,19 @@ static void transmit(txq_t *t)
     };
     memcpy(f.src, t->src, 6);
     memcpy(f.dst, t->dst, 6);
+    s_sim.cnt.tx_frames++;
+    if (s_sim.med_fd >= 0) {
+        state_changed();
+        sim_med_msg_t m = { .type = SIM_MED_TX, .seq = f.seq, .ifx = (uint8_t)t->ifx, .rate = f.rate, .flags = f.flags,
+                            .channel = f.channel, .key_tag = f.key_tag, .len = f.len, .payload = f.payload };
+        memcpy(m.src, f.src, 6);
+        memcpy(m.dst, f.dst, 6);
+        med_send(&m);
+        return;
+    }
     uint8_t buf[SIM_AIR_MAX_DGRAM];
     size_t n = sim_air_encode(&f, buf, sizeof buf);
     if (n > 0 && s_sim.air.fd >= 0) sim_air_transmit(&s_sim.air, buf, n);
-    s_sim.cnt.tx_frames++;
 }
 
 static void process_tx(void)
@@ -340,6 +404,12 @@ static void process_tx(void)
                 continue;
             }
             transmit(t);
+            if (s_sim.med_fd >= 0) {
+                /* The medium reports the outcome (TX_DONE) once the air is done with it. */
+                t->state = TXQ_IN_FLIGHT;
+                t->deadline_us = UINT64_MAX;
+                return;
+            }
             if (is_multicast(t->dst)) {
                 txq_complete(ESP_NOW_SEND_SUCCESS);
                 continue;
@@ -349,6 +419,15 @@ static void process_tx(void)
             return;
         }
         if (t->state == TXQ_ACKED) {
+            if (s_sim.med_fd >= 0) {
+                bool ok = t->done_status == 0;
+                if (!is_multicast(t->dst)) {
+                    if (ok) s_sim.cnt.tx_acked++;
+                    else s_sim.cnt.tx_no_ack++;
+                }
+                txq_complete(ok ? ESP_NOW_SEND_SUCCESS : ESP_NOW_SEND_FAIL);
+                continue;
+            }
             s_sim.cnt.tx_acked++;
             txq_complete(ESP_NOW_SEND_SUCCESS);
             continue;
@@ -386,10 +465,10 @@ static void handle_ack(const sim_air_frame_t *f)
     s_sim.cnt.acks_stray++;
 }
 
-static void fill_rx_ctrl(wifi_pkt_rx_ctrl_t *rx, const sim_air_frame_t *f)
+static void fill_rx_ctrl(wifi_pkt_rx_ctrl_t *rx, const sim_air_frame_t *f, int rssi)
 {
     memset(rx, 0, sizeof *rx);
-    rx->rssi = s_sim.cfg.rssi;
+    rx->rssi = rssi;
     rx->noise_floor = SIM_EMU_NOISE_FLOOR;
     rx->channel = f->channel & 0x0f;
     rx->secondary_channel = 0;
@@ -412,7 +491,9 @@ static void fill_rx_ctrl(wifi_pkt_rx_ctrl_t *rx, const sim_air_frame_t *f)
     rx->rx_state = 0;
 }
 
-static void handle_data(const sim_air_frame_t *f, const sim_air_from_t *from)
+/* from == NULL: the frame came from the medium, which has already acknowledged
+ * it (and chose who hears it); rssi is the received power. */
+static void handle_data(const sim_air_frame_t *f, const sim_air_from_t *from, int rssi)
 {
     if (!s_wifi.inited || !s_wifi.started) {
         s_sim.cnt.rx_radio_off++;
@@ -442,7 +523,7 @@ static void handle_data(const sim_air_frame_t *f, const sim_air_from_t *from)
         s_sim.cnt.rx_phy_mismatch++;
         return;
     }
-    if (!mcast) {
+    if (!mcast && from != NULL) {
         /* The MAC layer acknowledges what it received, whatever ESP-NOW does next. */
         sim_air_frame_t ack = { .type = SIM_AIR_TYPE_ACK, .channel = f->channel, .rate = f->rate,
                                 .tx_power = s_wifi.max_tx_power, .seq = f->seq };
@@ -482,7 +563,7 @@ static void handle_data(const sim_air_frame_t *f, const sim_air_from_t *from)
     memcpy(src, f->src, 6);
     memcpy(dst, f->dst, 6);
     wifi_pkt_rx_ctrl_t rx;
-    fill_rx_ctrl(&rx, f);
+    fill_rx_ctrl(&rx, f, rssi);
     esp_now_recv_info_t info = { .src_addr = src, .des_addr = dst, .rx_ctrl = &rx };
     s_sim.cnt.rx_delivered++;
     s_now.recv_cb(&info, f->payload, (int)f->len);
@@ -510,7 +591,81 @@ static void drain_air(void)
             continue;
         }
         if (f.type == SIM_AIR_TYPE_ACK) handle_ack(&f);
-        else handle_data(&f, &from);
+        else handle_data(&f, &from, s_sim.cfg.rssi);
+    }
+}
+
+static void connect_result(const sim_med_msg_t *m)
+{
+    if (!s_wifi.sta_connecting) return;                 /* stopped or disconnected meanwhile */
+    if (!m->ok) {
+        connect_end((uint8_t)m->reason);
+        return;
+    }
+    s_wifi.sta_connecting = false;
+    s_wifi.sta_connected = true;
+    const wifi_sta_config_t *sta = &s_wifi.conf[WIFI_IF_STA].sta;
+    memset(&s_wifi.ap_info, 0, sizeof s_wifi.ap_info);
+    memcpy(s_wifi.ap_info.bssid, m->bssid, 6);
+    memcpy(s_wifi.ap_info.ssid, sta->ssid, sizeof sta->ssid);
+    s_wifi.ap_info.primary = m->channel;
+    s_wifi.ap_info.rssi = m->rssi;
+    s_wifi.ap_info.authmode = (wifi_auth_mode_t)m->authmode;
+    /* The STA follows its AP; the soft-AP (same radio) follows the STA. */
+    set_home_channel(m->channel, WIFI_SECOND_CHAN_NONE);
+    event_t *e = event_push(WIFI_EVENT_STA_CONNECTED);
+    if (e != NULL) {
+        size_t n = 0;
+        while (n < sizeof sta->ssid && sta->ssid[n] != 0) n++;
+        memcpy(e->data.conn.ssid, sta->ssid, n);
+        e->data.conn.ssid_len = (uint8_t)n;
+        memcpy(e->data.conn.bssid, m->bssid, 6);
+        e->data.conn.channel = m->channel;
+        e->data.conn.authmode = (wifi_auth_mode_t)m->authmode;
+        e->data.conn.aid = 1;
+    }
+    state_changed();
+}
+
+static void drain_medium(void)
+{
+    static uint8_t buf[SIM_MED_MAX_MSG];
+    for (int budget = 0; budget < 256; budget++) {
+        ssize_t n = recv(s_sim.med_fd, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) s_sim.med_lost = true;
+            return;
+        }
+        if (n == 0) {                                    /* coordinator gone */
+            s_sim.med_lost = true;
+            return;
+        }
+        s_sim.cnt.rx_datagrams++;
+        sim_med_msg_t m;
+        if ((size_t)n > sizeof buf || !sim_med_decode(buf, (size_t)n, &m)) {
+            s_sim.cnt.rx_bad++;
+            continue;
+        }
+        if (m.type == SIM_MED_TX_DONE) {
+            txq_t *t = s_tx.count > 0 ? txq_at(0) : NULL;
+            if (t != NULL && t->state == TXQ_IN_FLIGHT && t->seq == m.seq) {
+                t->state = TXQ_ACKED;
+                t->done_status = m.status;
+                if (m.status == 0 && !is_multicast(t->dst)) s_sim.cnt.acks_received++;
+            } else {
+                s_sim.cnt.acks_stray++;
+            }
+        } else if (m.type == SIM_MED_RX) {
+            sim_air_frame_t f = { .type = SIM_AIR_TYPE_DATA, .channel = m.channel, .rate = m.rate, .flags = m.flags,
+                                  .len = m.len, .seq = m.seq, .key_tag = m.key_tag, .payload = m.payload };
+            memcpy(f.src, m.src, 6);
+            memcpy(f.dst, m.dst, 6);
+            handle_data(&f, NULL, m.rssi);
+        } else if (m.type == SIM_MED_CONNECT_RESULT) {
+            connect_result(&m);
+        } else {
+            s_sim.cnt.rx_bad++;
+        }
     }
 }
 
@@ -528,6 +683,7 @@ void sim_emu_reboot(void)
     memset(&s_wifi, 0, sizeof s_wifi);
     s_sim.ev_head = s_sim.ev_count = 0;
     s_sim.boot_us = now_us();
+    state_changed();
 }
 
 int sim_emu_configure(const sim_emu_config_t *cfg)
@@ -542,8 +698,11 @@ int sim_emu_configure(const sim_emu_config_t *cfg)
     if (cfg->air_dir != NULL) snprintf(s_sim.air_dir, sizeof s_sim.air_dir, "%s", cfg->air_dir);
     s_sim.cfg.air_dir = s_sim.air_dir;
     memset(&s_sim.cnt, 0, sizeof s_sim.cnt);
+    s_sim.med_fd = cfg->use_medium ? cfg->medium_fd : -1;
+    s_sim.med_lost = false;
+    s_sim.med_state_len = 0;
     sim_emu_reboot();
-    if (s_sim.air_dir[0] == '\0') return 0;
+    if (s_sim.med_fd >= 0 || s_sim.air_dir[0] == '\0') return 0;
     return sim_air_open(&s_sim.air, s_sim.air_dir, cfg->sta_mac);
 }
 
@@ -554,7 +713,8 @@ void sim_emu_shutdown(void)
 
 void sim_emu_unlink_air(void) { sim_air_unlink(&s_sim.air); }
 
-int sim_emu_air_fd(void) { return s_sim.air.fd; }
+int sim_emu_air_fd(void) { return s_sim.med_fd >= 0 ? s_sim.med_fd : s_sim.air.fd; }
+bool sim_emu_medium_lost(void) { return s_sim.med_lost; }
 
 int sim_emu_next_timeout_ms(void)
 {
@@ -575,10 +735,12 @@ int sim_emu_next_timeout_ms(void)
 
 void sim_emu_poll(void)
 {
-    drain_air();
+    if (s_sim.med_fd >= 0) drain_medium();
+    else drain_air();
     process_tx();
     if (s_wifi.sta_connecting && now_us() >= s_wifi.connect_deadline_us) connect_end(WIFI_REASON_NO_AP_FOUND);
     deliver_events();
+    state_changed();
 }
 
 void sim_emu_set_event_handler(sim_emu_event_handler_t fn, void *ctx)
@@ -658,6 +820,7 @@ esp_err_t esp_wifi_init(const wifi_init_config_t *config)
     default_ap_config(&s_wifi.conf[WIFI_IF_AP].ap, s_wifi.mac[WIFI_IF_AP]);
     int enc = config->espnow_max_encrypt_num;
     s_wifi.espnow_max_encrypt = enc < 0 ? 0 : enc > 17 ? 17 : enc;
+    state_changed();
     return ESP_OK;
 }
 
@@ -667,6 +830,7 @@ esp_err_t esp_wifi_deinit(void)
     if (s_wifi.started) return ESP_ERR_WIFI_NOT_STOPPED;   /* IDF wifi_init.c */
     espnow_reset();                                      /* UNVERIFIED: ESP-NOW goes with the driver */
     memset(&s_wifi, 0, sizeof s_wifi);
+    state_changed();
     return ESP_OK;
 }
 
@@ -687,6 +851,7 @@ esp_err_t esp_wifi_set_mode(wifi_mode_t mode)
         event_push(WIFI_EVENT_AP_START);
         reset_home_channel();
     }
+    state_changed();
     return ESP_OK;
 }
 
@@ -706,6 +871,7 @@ esp_err_t esp_wifi_start(void)
     s_wifi.started = true;
     if (mode_has(s_wifi.mode, WIFI_IF_STA)) event_push(WIFI_EVENT_STA_START);
     if (mode_has(s_wifi.mode, WIFI_IF_AP)) event_push(WIFI_EVENT_AP_START);
+    state_changed();
     return ESP_OK;
 }
 
@@ -717,6 +883,7 @@ esp_err_t esp_wifi_stop(void)
     if (mode_has(s_wifi.mode, WIFI_IF_STA)) event_push(WIFI_EVENT_STA_STOP);
     if (mode_has(s_wifi.mode, WIFI_IF_AP)) event_push(WIFI_EVENT_AP_STOP);
     s_wifi.started = false;
+    state_changed();
     return ESP_OK;
 }
 
@@ -728,6 +895,23 @@ esp_err_t esp_wifi_connect(void)
     if (s_wifi.conf[WIFI_IF_STA].sta.ssid[0] == 0) return ESP_ERR_WIFI_SSID;
     /* No access points exist in the simulated air: after a scan's worth of time
      * the attempt ends with STA_DISCONNECTED, reason NO_AP_FOUND (201). */
+    if (s_wifi.sta_connected) connect_end(WIFI_REASON_ASSOC_LEAVE);   /* reconnect: leave the current AP first */
+    if (s_sim.med_fd >= 0) {
+        /* The medium knows the scene's APs and answers with CONNECT_RESULT. */
+        if (!s_wifi.sta_connecting) {
+            const wifi_sta_config_t *sta = &s_wifi.conf[WIFI_IF_STA].sta;
+            sim_med_msg_t m = { .type = SIM_MED_CONNECT, .bssid_set = sta->bssid_set };
+            m.ssid_len = (uint8_t)bounded_len(sta->ssid, sizeof sta->ssid);
+            memcpy(m.ssid, sta->ssid, m.ssid_len);
+            m.pass_len = (uint8_t)bounded_len(sta->password, sizeof sta->password);
+            memcpy(m.pass, sta->password, m.pass_len);
+            memcpy(m.bssid, sta->bssid, 6);
+            s_wifi.sta_connecting = true;
+            s_wifi.connect_deadline_us = UINT64_MAX;
+            med_send(&m);
+        }
+        return ESP_OK;
+    }
     if (!s_wifi.sta_connecting) {
         s_wifi.sta_connecting = true;
         s_wifi.connect_deadline_us = now_us() + s_sim.cfg.connect_fail_us;
@@ -748,7 +932,11 @@ esp_err_t esp_wifi_sta_get_ap_info(wifi_ap_record_t *ap_info)
     if (ap_info == NULL) return ESP_ERR_INVALID_ARG;
     if (!s_wifi.inited) return ESP_ERR_WIFI_NOT_INIT;
     if (!if_active(WIFI_IF_STA)) return ESP_ERR_WIFI_CONN;
-    return ESP_ERR_WIFI_NOT_CONNECT;                  /* never connected (no APs simulated) */
+    if (s_wifi.sta_connected) {
+        *ap_info = s_wifi.ap_info;
+        return ESP_OK;
+    }
+    return ESP_ERR_WIFI_NOT_CONNECT;
 }
 
 esp_err_t esp_wifi_set_ps(wifi_ps_type_t type)
@@ -773,6 +961,7 @@ esp_err_t esp_wifi_set_protocol(wifi_interface_t ifx, uint8_t protocol_bitmap)
     if (!valid_if(ifx) || !mode_has(s_wifi.mode, ifx)) return ESP_ERR_WIFI_IF;   /* mode check UNVERIFIED */
     if (!proto_valid(protocol_bitmap)) return ESP_ERR_INVALID_ARG;
     s_wifi.proto[ifx] = protocol_bitmap;
+    state_changed();
     return ESP_OK;
 }
 
@@ -861,6 +1050,7 @@ esp_err_t esp_wifi_set_mac(wifi_interface_t ifx, const uint8_t mac[6])
     wifi_interface_t other = ifx == WIFI_IF_STA ? WIFI_IF_AP : WIFI_IF_STA;
     if (memcmp(mac, s_wifi.mac[other], 6) == 0) return ESP_ERR_WIFI_MAC;  /* "do not set them to be the same"; UNVERIFIED */
     memcpy(s_wifi.mac[ifx], mac, 6);
+    state_changed();
     return ESP_OK;
 }
 
@@ -873,12 +1063,6 @@ esp_err_t esp_wifi_get_mac(wifi_interface_t ifx, uint8_t mac[6])
     return ESP_OK;
 }
 
-static size_t bounded_len(const uint8_t *s, size_t cap)
-{
-    size_t n = 0;
-    while (n < cap && s[n] != 0) n++;
-    return n;
-}
 
 esp_err_t esp_wifi_set_config(wifi_interface_t interface, wifi_config_t *conf)
 {

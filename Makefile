@@ -8,7 +8,7 @@ SWIFTC       ?= $(shell command -v /opt/swift/usr/bin/swiftc || command -v swift
 PYTHON       ?= python3
 FUZZ_TIME    ?= 600          # seconds per target for `make fuzz`
 SMOKE_TIME   ?= 20           # seconds per target in `make test`
-APT_PACKAGES := libudev-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CORE_DIR     := firmware-bridge/components/bridge_core

@@ -8,15 +8,27 @@ import PackageDescription
 //                 the same C files as the chip.
 //   espnow-sim  – a simulated dongle: the core on a pseudo-terminal (firmware-bridge/host/app).
 //   ESPNowWire  – pure Swift wire codec (COBS, CRC-32, frames, message layouts); no I/O.
+//   ESPNowSerial    – termios serial link + SwiftNIO frame codec handlers.
+//   ESPNowDevice    – the device client: one async call per protocol command, events, recovery.
+//   ESPNow          – the MicroPython-compatible ESPNow / WLAN API users import.
+//   ESPNowSimulator – starts espnow-sim dongles (or hands out $ESPNOW_PORTS) for tests.
 let strictC: [CSetting] = [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]
 
 let package = Package(
     name: "espnow-bridge",
     products: [
         .library(name: "ESPNowWire", targets: ["ESPNowWire"]),
+        .library(name: "ESPNow", targets: ["ESPNow", "ESPNowDevice", "ESPNowSerial"]),
+        .library(name: "ESPNowSimulator", targets: ["ESPNowSimulator"]),
+        .library(name: "ESPNowDiscovery", targets: ["ESPNowDiscovery"]),
         .executable(name: "espnow-sim", targets: ["espnow-sim"]),
         .executable(name: "codec-bench", targets: ["codec-bench"]),
         .executable(name: "wire-demo", targets: ["wire-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -66,6 +78,65 @@ let package = Package(
             name: "BridgeCoreTests",
             dependencies: ["BridgeCore", "ESPNowWire"],
             path: "Tests/BridgeCoreTests"
+        ),
+        .target(
+            name: "ESPNowSerial",
+            dependencies: [
+                "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/ESPNowSerial"
+        ),
+        .target(
+            name: "ESPNowDevice",
+            dependencies: [
+                "ESPNowWire", "ESPNowSerial",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ESPNowDevice"
+        ),
+        .target(
+            name: "ESPNow",
+            dependencies: [
+                "ESPNowWire", "ESPNowDevice",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Sources/ESPNow"
+        ),
+        .target(
+            name: "ESPNowSimulator",
+            dependencies: ["ESPNowWire"],
+            path: "Sources/ESPNowSimulator"
+        ),
+        .testTarget(
+            name: "ESPNowHostTests",
+            dependencies: [
+                "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Tests/ESPNowHostTests"
+        ),
+        // Discovery and hotplug through libudev (issue #6). The tests drive real libudev
+        // against umockdev testbeds (libumockdev is loaded at run time, see the tests' README).
+        .systemLibrary(
+            name: "CUdev",
+            path: "Sources/CUdev",
+            pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]
+        ),
+        .target(
+            name: "ESPNowDiscovery",
+            dependencies: ["CUdev", "ESPNowWire"],
+            path: "Sources/ESPNowDiscovery"
+        ),
+        .testTarget(
+            name: "ESPNowDiscoveryTests",
+            dependencies: ["ESPNowDiscovery", "ESPNowWire"],
+            path: "Tests/ESPNowDiscoveryTests"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -113,7 +113,11 @@ static esp_err_t set_if_active(uint8_t ifidx, bool on)
         /* Already so; make sure Wi-Fi runs when something is active. */
         return m ? esp_wifi_start() : ESP_OK;
     }
-    if (m == 0) return esp_wifi_stop();
+    if (m == 0) {
+        /* Last interface off: stop the radio and clear the mode, so GET_IF_ACTIVE says so. */
+        e = esp_wifi_stop();
+        return e == ESP_OK ? esp_wifi_set_mode(WIFI_MODE_NULL) : e;
+    }
     e = esp_wifi_set_mode((wifi_mode_t)m);
     if (e == ESP_OK) e = esp_wifi_start();
     return e;

@@ -1,0 +1,584 @@
+import DequeModule
+import ESPNowSerial
+import ESPNowWire
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Tunables of a ``ESPNowDevice``.
+public struct DeviceOptions: Sendable {
+    public var serial = SerialOptions()
+    /// Time to wait for a response before retransmitting the identical frame.
+    public var attemptTimeout: TimeAmount = .milliseconds(300)
+    /// Transmissions per call (the first plus retransmissions) before `.timeout`.
+    public var attempts = 4
+    /// Host receive queue, in packets (overflow is counted in `packetsDropped`).
+    public var packetQueueCapacity = 1024
+    /// Buffer of each event stream (overflow is counted).
+    public var streamLimit = 1024
+    /// Reopen the same path after an unplug and restore the state.
+    public var autoReconnect = true
+    public var reconnectInterval: TimeAmount = .milliseconds(200)
+    public var logger = Logger(label: "espnow.device")
+
+    public init() {}
+}
+
+/// The device client: one async method per protocol command (see `Commands.swift`),
+/// responses matched by id, requests pipelined up to the device's window, lost responses
+/// retransmitted with the same id, events as async sequences, and the client's state
+/// restored after a reboot or a replug. Safe to use from any task.
+public final class ESPNowDevice: Sendable {
+    public let path: String
+    public let options: DeviceOptions
+    let logger: Logger
+    let eventLoop: any EventLoop
+
+    /// Received packets (also read by the `ESPNow` API's recv/irecv).
+    public let packetQueue: PacketQueue
+    let statusStream: CountingStream<SendStatus>
+    let logStream: CountingStream<DeviceLog>
+    let eventStream: CountingStream<DeviceEvent>
+
+    /// SEND_STATUS events (every send's, async and sync), in arrival order.
+    public var sendStatuses: AsyncStream<SendStatus> { statusStream.stream }
+    /// LOG events (also forwarded to swift-log).
+    public var logs: AsyncStream<DeviceLog> { logStream.stream }
+    /// HELLO, reboot, unplug/replug, restore, DROPPED and Wi-Fi events.
+    public var events: AsyncStream<DeviceEvent> { eventStream.stream }
+    /// Received packets as an async sequence (shares the queue with ``packetQueue``).
+    public var packets: PacketSequence { PacketSequence(queue: packetQueue) }
+
+    enum Phase: Equatable { case connecting, ready, restoring, disconnected, closed, mismatch }
+
+    struct Pending {
+        var token: UInt64
+        var code: CommandCode
+        var fields: [String: FieldValue]
+        var wire: ByteBuffer
+        var continuation: CheckedContinuation<Response, any Error>?
+        var attempt = 1
+        var maxAttempts: Int
+        var attemptTimeout: TimeAmount
+        var timer: Scheduled<Void>?
+        var statuses: [SendStatus] = []
+        var record: Bool
+    }
+
+    struct Queued {
+        var token: UInt64
+        var code: CommandCode
+        var fields: [String: FieldValue]
+        var body: [UInt8]
+        var internalCall: Bool
+        var record: Bool
+        var attempts: Int
+        var attemptTimeout: TimeAmount
+        var continuation: CheckedContinuation<Response, any Error>
+    }
+
+    struct State {
+        var link: SerialLink?
+        var phase: Phase = .connecting
+        var info: DeviceInfo?
+        /// Identifies the open link: callbacks of an older link are ignored.
+        var linkGen: UInt64 = 0
+        /// Identifies the device boot: timers and restores of an older boot are ignored.
+        var epoch: UInt64 = 0
+        var nextID = UInt16.random(in: 0...UInt16.max)
+        var nextToken: UInt64 = 0
+        var pending: [UInt16: Pending] = [:]
+        var queue = Deque<Queued>()
+        var counters = HostCounters()
+        var record = RestoreRecord()
+        var foreignHello: ForeignHello?
+        var peersTable: [MACAddress: (rssi: Int8, timeMs: UInt64)] = [:]
+    }
+
+    struct Response: Sendable {
+        var fields: [String: FieldValue]
+        var statuses: [SendStatus]
+    }
+
+    let state: Mutex<State>
+
+    private init(path: String, options: DeviceOptions) {
+        self.path = path
+        self.options = options
+        logger = options.logger
+        eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        packetQueue = PacketQueue(capacity: options.packetQueueCapacity, eventLoop: eventLoop)
+        statusStream = CountingStream(limit: options.streamLimit)
+        logStream = CountingStream(limit: options.streamLimit)
+        eventStream = CountingStream(limit: options.streamLimit)
+        state = Mutex(State())
+    }
+
+    /// Opens `path`, performs the handshake (section 9) and returns the ready client.
+    public static func connect(path: String, options: DeviceOptions = DeviceOptions()) async throws(ESPNowError) -> ESPNowDevice {
+        let d = ESPNowDevice(path: path, options: options)
+        do {
+            try await d.openAndHandshake()
+        } catch {
+            await d.close()
+            throw error
+        }
+        d.state.withLock { $0.phase = .ready }
+        return d
+    }
+
+    /// The latest HELLO.
+    public var info: DeviceInfo {
+        state.withLock { $0.info! }
+    }
+
+    /// Host-side counters (link drops, buffer drops, retransmissions...).
+    public var hostCounters: HostCounters {
+        var c = state.withLock { $0.counters }
+        let q = packetQueue.counters
+        c.packetsReceived = q.received
+        c.packetsDropped = q.dropped
+        c.sendStatusesDropped = statusStream.droppedCount
+        c.logsDropped = logStream.droppedCount
+        c.eventsDropped = eventStream.droppedCount
+        return c
+    }
+
+    /// Last RSSI (dBm) and host time (ms since boot of this process) per sender: the seed's
+    /// `peers_table`.
+    public var peersTable: [MACAddress: (rssi: Int8, timeMs: UInt64)] { state.withLock { $0.peersTable } }
+
+    /// Closes the link; calls in flight fail with `.closed`.
+    public func close() async {
+        let (link, failed) = state.withLock { s -> (SerialLink?, [CheckedContinuation<Response, any Error>]) in
+            s.phase = .closed
+            let l = s.link
+            s.link = nil
+            return (l, Self.drainAll(&s))
+        }
+        for c in failed { c.resume(throwing: ESPNowError.closed) }
+        await link?.close()
+        statusStream.finish()
+        logStream.finish()
+        eventStream.finish()
+    }
+
+    /// Pulses DTR/RTS to reset the board (no-op on a pty). The reboot is then handled like
+    /// any other: calls in flight fail, the state is restored.
+    @discardableResult
+    public func hardReset() async throws -> Bool {
+        guard let l = state.withLock({ $0.link }) else { throw ESPNowError.unplugged(path: path) }
+        return try await l.hardReset()
+    }
+
+    // MARK: - Link
+
+    private func openAndHandshake() async throws(ESPNowError) {
+        let gen = state.withLock { s -> UInt64 in
+            s.linkGen += 1
+            s.epoch += 1
+            s.foreignHello = nil
+            return s.linkGen
+        }
+        let link: SerialLink
+        do {
+            link = try await SerialLink.open(
+                path: path, options: options.serial,
+                onInbound: { [weak self] item in self?.inbound(item, generation: gen) },
+                onClose: { [weak self] err in self?.linkClosed(err, generation: gen) })
+        } catch let e as SerialError {
+            throw .serial(e)
+        } catch {
+            throw .serial(.openFailed(path: path, errno: 0, reason: "\(error)"))
+        }
+        state.withLock { s in
+            s.link = link
+            s.phase = .connecting
+        }
+        // Flush a half-received frame at the device, then ask who it is.
+        link.writeRaw([0])
+        let r: Response
+        do {
+            r = try await call(.hello, [:], isInternal: true, record: false)
+        } catch let e as ESPNowError {
+            if case .timeout = e, let h = state.withLock({ $0.foreignHello }) { throw .protocolMismatch(h) }
+            throw e
+        } catch {
+            throw .closed
+        }
+        let info = try DeviceInfo(fields: r.fields)
+        state.withLock { $0.info = info }
+        eventStream.yield(.hello(info))
+        logger.info("connected", metadata: ["port": "\(path)", "boot": "\(info.bootCount)", "window": "\(info.window)"])
+    }
+
+    private func linkClosed(_ err: SerialError, generation: UInt64) {
+        let (failed, reconnect) = state.withLock { s -> ([CheckedContinuation<Response, any Error>], Bool) in
+            guard s.linkGen == generation, s.phase != .closed else { return ([], false) }
+            s.link = nil
+            s.phase = .disconnected
+            return (Self.drainAll(&s), options.autoReconnect)
+        }
+        guard case .unplugged = err else { return }
+        for c in failed { c.resume(throwing: ESPNowError.unplugged(path: path)) }
+        logger.warning("link lost", metadata: ["port": "\(path)", "failed_calls": "\(failed.count)"])
+        eventStream.yield(.unplugged(path: path, failedCalls: failed.count))
+        if reconnect { Task { await self.reconnectLoop() } }
+    }
+
+    private func reconnectLoop() async {
+        while state.withLock({ $0.phase }) == .disconnected {
+            try? await Task.sleep(nanoseconds: UInt64(options.reconnectInterval.nanoseconds))
+            guard state.withLock({ $0.phase }) == .disconnected else { return }
+            do {
+                try await openAndHandshake()
+            } catch {
+                let l = state.withLock { s -> SerialLink? in
+                    let l = s.link
+                    s.link = nil
+                    if s.phase != .closed { s.phase = .disconnected }
+                    return l
+                }
+                await l?.close()
+                continue
+            }
+            let info = state.withLock { s -> DeviceInfo in
+                s.counters.reconnects += 1
+                s.phase = .restoring
+                return s.info!
+            }
+            logger.notice("replugged", metadata: ["port": "\(path)"])
+            eventStream.yield(.replugged(info))
+            await restore(generation: state.withLock { $0.epoch })
+            return
+        }
+    }
+
+    /// Removes every pending and queued call; returns their continuations.
+    private static func drainAll(_ s: inout State) -> [CheckedContinuation<Response, any Error>] {
+        var out: [CheckedContinuation<Response, any Error>] = []
+        for (_, p) in s.pending {
+            p.timer?.cancel()
+            if let c = p.continuation { out.append(c) }
+        }
+        s.pending.removeAll()
+        for q in s.queue { out.append(q.continuation) }
+        s.queue.removeAll()
+        return out
+    }
+
+    // MARK: - Calls
+
+    /// Sends one request and waits for its response (retransmitting the identical frame on
+    /// timeout). `internal` calls run during the handshake and the restore, ahead of users'.
+    func call(_ code: CommandCode, _ fields: [String: FieldValue], isInternal: Bool = false, record: Bool = true,
+              attempts: Int? = nil) async throws -> Response {
+        guard let layout = MessageLayout.find(kind: .request, code: code.rawValue) else {
+            throw ESPNowError.invalidArgument("no layout for \(code)")
+        }
+        let body: [UInt8]
+        do {
+            body = try layout.encodeBody(fields)
+        } catch {
+            throw ESPNowError.invalidArgument("\(error)")
+        }
+        let token = state.withLock { s -> UInt64 in
+            s.nextToken += 1
+            return s.nextToken
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Response, any Error>) in
+                let refusal: ESPNowError? = state.withLock { s -> ESPNowError? in
+                    switch s.phase {
+                    case .closed: return .closed
+                    case .disconnected: return .unplugged(path: path)
+                    case .mismatch: return s.foreignHello.map { .protocolMismatch($0) } ?? .closed
+                    default: break
+                    }
+                    s.queue.append(Queued(token: token, code: code, fields: fields, body: body, internalCall: isInternal,
+                                          record: record, attempts: attempts ?? options.attempts,
+                                          attemptTimeout: options.attemptTimeout, continuation: c))
+                    admit(&s)
+                    return nil
+                }
+                if let e = refusal {
+                    c.resume(throwing: e)
+                } else if Task.isCancelled {
+                    cancel(token: token)
+                }
+            }
+        } onCancel: {
+            cancel(token: token)
+        }
+    }
+
+    /// Cancelling a queued call removes it; cancelling a sent one only detaches the caller:
+    /// the request keeps its place in the window until its response arrives.
+    private func cancel(token: UInt64) {
+        let c: CheckedContinuation<Response, any Error>? = state.withLock { s in
+            if let i = s.queue.firstIndex(where: { $0.token == token }) {
+                return s.queue.remove(at: i).continuation
+            }
+            if let (id, p) = s.pending.first(where: { $0.value.token == token }), let c = p.continuation {
+                s.pending[id]?.continuation = nil
+                return c
+            }
+            return nil
+        }
+        c?.resume(throwing: CancellationError())
+    }
+
+    /// Moves queued calls into the window while PROTOCOL.md section 8 allows: at most W
+    /// unanswered, and no new id more than R − 1 = 2W − 1 past the oldest unanswered one.
+    private func admit(_ s: inout State) {
+        guard let link = s.link else { return }
+        let window = s.info?.window ?? 1
+        let replay = 2 * window
+        while !s.queue.isEmpty {
+            guard s.pending.count < window else { return }
+            if let oldest = s.pending.keys.max(by: { (s.nextID &- $0) < (s.nextID &- $1) }) {
+                guard Int(s.nextID &- oldest) <= replay - 1 else { return }
+            }
+            let index: Int?
+            if s.phase == .ready {
+                index = 0
+            } else {
+                index = s.queue.firstIndex(where: { $0.internalCall })
+            }
+            guard let i = index else { return }
+            let q = s.queue.remove(at: i)
+            let id = s.nextID
+            s.nextID &+= 1
+            let wire: ByteBuffer
+            do {
+                wire = try FrameEncoding.encode(Frame(kind: .request, id: id, code: q.code.rawValue, body: q.body),
+                                                allocator: link.allocator)
+            } catch {
+                let c = q.continuation
+                eventLoop.execute { c.resume(throwing: ESPNowError.invalidArgument("\(error)")) }
+                continue
+            }
+            var p = Pending(token: q.token, code: q.code, fields: q.fields, wire: wire, continuation: q.continuation,
+                            maxAttempts: max(1, q.attempts), attemptTimeout: q.attemptTimeout, record: q.record)
+            let gen = s.epoch
+            p.timer = eventLoop.scheduleTask(in: q.attemptTimeout) { [weak self] in self?.attemptTimedOut(id, gen, 1) }
+            s.pending[id] = p
+            // execute() always enqueues: writes leave in id order, never inside this lock.
+            link.eventLoop.execute { link.write(.encoded(wire)) }
+        }
+    }
+
+    private func attemptTimedOut(_ id: UInt16, _ gen: UInt64, _ attempt: Int) {
+        let failed: (CheckedContinuation<Response, any Error>?, CommandCode, Int)? = state.withLock { s in
+            guard s.epoch == gen, var p = s.pending[id], p.attempt == attempt else { return nil }
+            if p.attempt < p.maxAttempts, let link = s.link {
+                p.attempt += 1
+                let next = p.attempt
+                let wire = p.wire
+                s.counters.retransmissions += 1
+                p.timer = eventLoop.scheduleTask(in: p.attemptTimeout) { [weak self] in self?.attemptTimedOut(id, gen, next) }
+                s.pending[id] = p
+                link.eventLoop.execute { link.write(.encoded(wire)) }
+                return nil
+            }
+            s.pending[id] = nil
+            admit(&s)
+            return (p.continuation, p.code, p.attempt)
+        }
+        if let (c, code, n) = failed {
+            logger.warning("no response", metadata: ["command": "\(code.name)", "attempts": "\(n)"])
+            c?.resume(throwing: ESPNowError.timeout(command: code, attempts: n))
+        }
+    }
+
+    // MARK: - Inbound (event loop)
+
+    private func inbound(_ item: LinkInbound, generation: UInt64) {
+        switch item {
+        case .dropped(let e):
+            state.withLock { $0.counters.link.count(e) }
+        case .foreignHello(let h):
+            let failed = state.withLock { s -> [CheckedContinuation<Response, any Error>] in
+                guard s.linkGen == generation else { return [] }
+                s.foreignHello = h
+                s.phase = .mismatch
+                return Self.drainAll(&s)
+            }
+            logger.error("\(h.description)", metadata: ["port": "\(path)"])
+            for c in failed { c.resume(throwing: ESPNowError.protocolMismatch(h)) }
+        case .frame(let f):
+            state.withLock { $0.counters.link.frames += 1 }
+            switch f.header.kind {
+            case .response: response(f, generation: generation)
+            case .event: event(f, generation: generation)
+            case .request: break
+            }
+        }
+    }
+
+    private func response(_ f: DecodedFrame, generation: UInt64) {
+        let id = f.header.id
+        let matched: Pending? = state.withLock { s in
+            guard s.linkGen == generation, let p = s.pending[id], p.code.rawValue == f.header.code else {
+                s.counters.unmatchedResponses += 1
+                return nil
+            }
+            s.pending[id] = nil
+            p.timer?.cancel()
+            admit(&s)
+            return p
+        }
+        guard let p = matched else { return }
+        let result: Result<Response, ESPNowError>
+        do {
+            let m = try f.message()
+            if let e = m.err, e != .ok {
+                result = .failure(.esp(e, command: p.code))
+            } else {
+                result = .success(Response(fields: m.fields, statuses: p.statuses))
+            }
+        } catch {
+            state.withLock { $0.counters.link.badBody += 1 }
+            result = .failure(.badResponse(command: p.code, detail: "\(error)"))
+        }
+        if case .success = result, p.record {
+            state.withLock { $0.record.apply(p.code, p.fields) }
+        }
+        p.continuation?.resume(with: result.mapError { $0 as any Error })
+    }
+
+    private func event(_ f: DecodedFrame, generation: UInt64) {
+        guard let code = EventCode(rawValue: f.header.code) else {
+            state.withLock { $0.counters.unknownEvents += 1 }
+            return
+        }
+        switch code {
+        case .recv:
+            let body = f.body
+            let parsed: ReceivedPacket? = body.withUnsafeReadableBytes { raw in
+                guard let v = try? RecvEventView(body: raw) else { return nil }
+                let offset = v.bodyCount - v.data.count
+                return ReceivedPacket(src: v.srcAddr, dst: v.dst, dstAddr: v.dstAddr, rate: v.rate, rssi: v.rssi,
+                                      channel: v.channel, timestampUs: v.timestampUs,
+                                      data: f.body.getSlice(at: f.body.readerIndex + offset, length: v.data.count)!)
+            }
+            guard let p = parsed else {
+                state.withLock { $0.counters.link.badBody += 1 }
+                return
+            }
+            let now = NIODeadline.now().uptimeNanoseconds / 1_000_000
+            state.withLock { $0.peersTable[p.src] = (p.rssi, now) }
+            packetQueue.push(p)
+        case .sendStatus:
+            guard let m = try? f.message(), let rid = m.fields["req_id"]?.uintValue, case .mac(let mac)? = m.fields["peer_addr"],
+                  let st = m.fields["status"]?.uintValue else {
+                state.withLock { $0.counters.link.badBody += 1 }
+                return
+            }
+            let status = SendStatus(requestID: UInt16(truncatingIfNeeded: rid), peer: mac, success: st == 0)
+            state.withLock { s in
+                if s.linkGen == generation, s.pending[status.requestID]?.code == .espnowSend {
+                    s.pending[status.requestID]?.statuses.append(status)
+                }
+            }
+            statusStream.yield(status)
+        case .log:
+            guard let m = try? f.message(), let lv = m.fields["level"]?.uintValue, let text = m.fields["text"]?.byteValue else { return }
+            let log = DeviceLog(level: DeviceLog.Level(rawValue: UInt8(truncatingIfNeeded: lv)) ?? .info,
+                                text: String(decoding: text, as: UTF8.self),
+                                truncated: (m.fields["flags"]?.uintValue ?? 0) & 1 != 0)
+            let level: Logger.Level = switch log.level {
+            case .error: .error
+            case .warn: .warning
+            case .info: .info
+            case .debug: .debug
+            case .verbose: .trace
+            }
+            logger.log(level: level, "\(log.text)", metadata: ["port": "\(path)", "source": "device"])
+            logStream.yield(log)
+        case .dropped:
+            guard let m = try? f.message(), let w = m.fields["what"]?.uintValue, let c = m.fields["count"]?.uintValue,
+                  let t = m.fields["total"]?.uintValue else { return }
+            state.withLock { $0.counters.deviceDropped[UInt8(truncatingIfNeeded: w), default: 0] += c }
+            logger.warning("device dropped", metadata: ["what": "\(w)", "count": "\(c)", "total": "\(t)"])
+            eventStream.yield(.dropped(what: UInt8(truncatingIfNeeded: w), count: UInt32(truncatingIfNeeded: c),
+                                       total: UInt32(truncatingIfNeeded: t)))
+        case .wifiEvent:
+            guard let m = try? f.message() else { return }
+            eventStream.yield(.wifi(event: UInt8(truncatingIfNeeded: m.fields["event"]?.uintValue ?? 0),
+                                    channel: UInt8(truncatingIfNeeded: m.fields["channel"]?.uintValue ?? 0),
+                                    reason: UInt16(truncatingIfNeeded: m.fields["reason"]?.uintValue ?? 0)))
+        case .hello:
+            guard let m = try? f.message(), let info = try? DeviceInfo(fields: m.fields) else { return }
+            helloEvent(info, generation: generation)
+        }
+    }
+
+    /// A HELLO event outside the handshake: the dongle rebooted. Fail what was in flight
+    /// (never retransmit it: it may have run), then restore the state before users' calls go on.
+    private func helloEvent(_ info: DeviceInfo, generation: UInt64) {
+        let outcome = state.withLock { s -> (failed: [Pending], gen: UInt64)? in
+            guard s.linkGen == generation else { return nil }
+            if s.phase == .connecting {
+                return nil  // the boot HELLO that was waiting in the port: expected
+            }
+            s.epoch += 1
+            s.info = info
+            s.phase = .restoring
+            s.counters.reboots += 1
+            let failed = Array(s.pending.values)
+            for p in failed { p.timer?.cancel() }
+            s.pending.removeAll()
+            return (failed, s.epoch)
+        }
+        eventStream.yield(.hello(info))
+        guard let (failed, gen) = outcome else { return }
+        for p in failed { p.continuation?.resume(throwing: ESPNowError.deviceRebooted(command: p.code)) }
+        logger.warning("dongle rebooted; restoring state",
+                       metadata: ["port": "\(path)", "boot": "\(info.bootCount)", "failed_calls": "\(failed.count)"])
+        eventStream.yield(.rebooted(info, failedCalls: failed.count))
+        Task { await self.restore(generation: gen) }
+    }
+
+    /// Replays the recorded state; users' calls wait until it is done.
+    func restore(generation gen: UInt64) async {
+        let steps = state.withLock { $0.record.steps }
+        var failed: [String] = []
+        for step in steps {
+            guard state.withLock({ $0.epoch == gen && $0.phase == .restoring }) else { return }
+            do {
+                _ = try await call(step.command, step.fields, isInternal: true, record: false)
+            } catch {
+                failed.append("\(step.label): \(error)")
+            }
+        }
+        let done = state.withLock { s -> Bool in
+            guard s.epoch == gen, s.phase == .restoring else { return false }
+            s.phase = .ready
+            admit(&s)
+            return true
+        }
+        guard done else { return }
+        if failed.isEmpty {
+            logger.notice("state restored", metadata: ["port": "\(path)", "steps": "\(steps.count)"])
+        } else {
+            logger.error("state restore incomplete", metadata: ["port": "\(path)", "failed": "\(failed)"])
+        }
+        eventStream.yield(.restored(steps: steps.count, failed: failed))
+    }
+}
+
+/// Received packets as an `AsyncSequence`; each `next()` is cancellation-safe (see
+/// ``PacketQueue``). Ends only when the task is cancelled.
+public struct PacketSequence: AsyncSequence, Sendable {
+    public typealias Element = ReceivedPacket
+    let queue: PacketQueue
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let queue: PacketQueue
+        public mutating func next() async throws -> ReceivedPacket? {
+            try await queue.next(timeout: nil)
+        }
+    }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: queue) }
+}

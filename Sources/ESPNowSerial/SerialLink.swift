@@ -1,0 +1,143 @@
+import ESPNowWire
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An open serial link to a dongle: a SwiftNIO pipe channel over the tty descriptor with
+/// the pipeline `FrameDecoderHandler → LinkInboundBridge` inbound and
+/// `FrameEncoderHandler` outbound. Frames and drops go to `onInbound` on the event loop;
+/// `onClose` is called once when the link ends (`.unplugged` for EIO/HUP, `.closed` when
+/// this process closed it).
+public final class SerialLink: Sendable {
+    public let path: String
+    public let options: SerialOptions
+    /// False on ports without DTR/RTS (pseudo-terminals).
+    public let hasModemLines: Bool
+    private let channel: any Channel
+    private let fd: Int32
+    private let closing: NIOLockedValueBox<Bool>
+
+    public var eventLoop: any EventLoop { channel.eventLoop }
+    public var allocator: ByteBufferAllocator { channel.allocator }
+
+    private init(path: String, options: SerialOptions, hasModemLines: Bool, channel: any Channel, fd: Int32,
+                 closing: NIOLockedValueBox<Bool>) {
+        self.path = path
+        self.options = options
+        self.hasModemLines = hasModemLines
+        self.channel = channel
+        self.fd = fd
+        self.closing = closing
+    }
+
+    /// Opens `path` (a tty, a `/dev/serial/by-id/...` link, or a simulator pty).
+    public static func open(path: String, options: SerialOptions = SerialOptions(),
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            onInbound: @escaping @Sendable (LinkInbound) -> Void,
+                            onClose: @escaping @Sendable (SerialError) -> Void) async throws -> SerialLink {
+        let (fd, modem) = try PosixSerialPort.open(path: path, options: options)
+        let closing = NIOLockedValueBox(false)
+        let channel: any Channel
+        do {
+            channel = try await NIOPipeBootstrap(group: group)
+                .channelOption(.allowRemoteHalfClosure, value: false)
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        try ch.pipeline.syncOperations.addHandlers([
+                            FrameDecoderHandler(),
+                            FrameEncoderHandler(),
+                            LinkInboundBridge(path: path, closing: closing, onInbound: onInbound, onClose: onClose),
+                        ])
+                    }
+                }
+                .takingOwnershipOfDescriptor(inputOutput: fd)
+                .get()
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        return SerialLink(path: path, options: options, hasModemLines: modem, channel: channel, fd: fd, closing: closing)
+    }
+
+    /// Queues `message` and flushes. Errors after a close are reported through `onClose`.
+    public func write(_ message: LinkOutbound) {
+        channel.writeAndFlush(message, promise: nil)
+    }
+
+    /// Writes raw bytes (the handshake's lone `0x00`).
+    public func writeRaw(_ bytes: [UInt8]) {
+        channel.writeAndFlush(LinkOutbound.encoded(channel.allocator.buffer(bytes: bytes)), promise: nil)
+    }
+
+    /// Closes the port (idempotent). `onClose` gets `.closed`.
+    public func close() async {
+        closing.withLockedValue { $0 = true }
+        try? await channel.close()
+    }
+
+    /// Pulses the lines the way the ESP32 auto-reset circuit and USB-Serial-JTAG expect
+    /// (EN low through RTS with DTR off, then released), then restores the levels chosen on
+    /// open. Returns false when the port has no modem lines (a pty).
+    @discardableResult
+    public func hardReset(pulse: TimeAmount = .milliseconds(100)) async throws -> Bool {
+        guard hasModemLines, channel.isActive else { return false }
+        guard PosixSerialPort.setModemLines(fd: fd, dtr: false, rts: true) else { return false }
+        try await Task.sleep(nanoseconds: UInt64(pulse.nanoseconds))
+        PosixSerialPort.setModemLines(fd: fd, dtr: false, rts: false)
+        PosixSerialPort.setModemLines(fd: fd, dtr: options.dtr, rts: options.rts)
+        return true
+    }
+
+    /// Changes the host side's baud rate (after a SET_BAUD response).
+    public func setBaudRate(_ baud: Int) throws {
+        try PosixSerialPort.setBaud(fd: fd, path: path, baud: baud)
+    }
+}
+
+/// Last inbound handler: hands items to the owner and turns the channel's end into one
+/// `SerialError`.
+final class LinkInboundBridge: ChannelInboundHandler {
+    typealias InboundIn = LinkInbound
+
+    private let path: String
+    private let closing: NIOLockedValueBox<Bool>
+    private let onInbound: @Sendable (LinkInbound) -> Void
+    private let onClose: @Sendable (SerialError) -> Void
+    private var reported = false
+
+    init(path: String, closing: NIOLockedValueBox<Bool>, onInbound: @escaping @Sendable (LinkInbound) -> Void,
+         onClose: @escaping @Sendable (SerialError) -> Void) {
+        self.path = path
+        self.closing = closing
+        self.onInbound = onInbound
+        self.onClose = onClose
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onInbound(unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // EIO / ENXIO / ENODEV on a tty: the USB device is gone. Anything else on a serial
+        // port is just as fatal for the link; close and report it as unplugged.
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelEvent { context.close(promise: nil) }  // input closed: HUP / EOF
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !reported {
+            reported = true
+            let byUs = closing.withLockedValue { $0 }
+            onClose(byUs ? .closed(path: path) : .unplugged(path: path))
+        }
+        context.fireChannelInactive()
+    }
+}

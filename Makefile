@@ -23,7 +23,7 @@ CSAN         := -g -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
-.PHONY: all deps build test demo fuzz fuzz-smoke bench-codec vectors check-vectors \
+.PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
         c-tests portability sim-tests bench-sim clean
 
 all: build
@@ -41,7 +41,15 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The product's main job without hardware: a simulated air with sensor nodes and a
+# dongle, driven through the same code path as a real one (`espnow demo`).
 demo: deps
+	$(SWIFT) build --product espnow-sim
+	$(SWIFT) build --product espnow
+	$(SWIFT) run --skip-build espnow demo
+
+# Every frame type through the Swift and the C codec, printed decoded.
+wire-demo: deps
 	$(SWIFT) run wire-demo
 
 # Swift tests run last so that their summary closes the output.

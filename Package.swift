@@ -24,11 +24,14 @@ let package = Package(
         .executable(name: "espnow-sim", targets: ["espnow-sim"]),
         .executable(name: "codec-bench", targets: ["codec-bench"]),
         .executable(name: "wire-demo", targets: ["wire-demo"]),
+        .executable(name: "espnow", targets: ["espnow"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -137,6 +140,23 @@ let package = Package(
             name: "ESPNowDiscoveryTests",
             dependencies: ["ESPNowDiscovery", "ESPNowWire"],
             path: "Tests/ESPNowDiscoveryTests"
+        ),
+        // The `espnow` command-line tool (issue #6, docs/CLI.md) and its tests, which run the
+        // built binary against simulated dongles.
+        .executableTarget(
+            name: "espnow",
+            dependencies: [
+                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ESPNowCLI"
+        ),
+        .testTarget(
+            name: "CLITests",
+            path: "Tests/CLITests"
         ),
     ],
     swiftLanguageModes: [.v6]

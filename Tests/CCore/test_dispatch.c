@@ -562,6 +562,27 @@ static void test_receive_path(void)
     sim_air_close(&other);
 }
 
+static void test_if_active(void)
+{
+    out_frame_t o;
+    boot();
+    br_value_t sta[1] = { vint(0) };
+    CHECK_EQ(call(80, BR_CMD_WIFI_GET_IF_ACTIVE, sta, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 0);             /* after boot Wi-Fi is not started */
+    br_value_t on[2] = { vint(0), vint(1) }, off[2] = { vint(0), vint(0) };
+    CHECK_EQ(call(81, BR_CMD_WIFI_SET_IF_ACTIVE, on, &o), ESP_OK);
+    CHECK_EQ(call(82, BR_CMD_WIFI_GET_IF_ACTIVE, sta, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 1);
+    br_value_t ap[1] = { vint(1) };
+    CHECK_EQ(call(83, BR_CMD_WIFI_GET_IF_ACTIVE, ap, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 0);
+    CHECK_EQ(call(84, BR_CMD_WIFI_SET_IF_ACTIVE, off, &o), ESP_OK);
+    CHECK_EQ(call(85, BR_CMD_WIFI_GET_IF_ACTIVE, sta, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 0);
+    CHECK_EQ(call(86, BR_CMD_WIFI_GET_MODE, NULL, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 0);             /* WIFI_MODE_NULL */
+}
+
 static void test_log_events(void)
 {
     out_frame_t o;
@@ -587,6 +608,7 @@ int main(void)
     test_replay_keeps_pending_sync_send();
     test_window_busy();
     test_receive_path();
+    test_if_active();
     test_log_events();
     sim_emu_shutdown();
     rmdir(g_air_dir);

@@ -13,6 +13,7 @@
 
 static struct {
     bool espnow_inited;
+    bool wifi_started;      /* IDF has no getter: the core started it, so it knows */
     bool sta_connect_requested;
     uint16_t last_disconnect_reason;
     uint32_t baud_pending, baud_previous;
@@ -109,17 +110,15 @@ static esp_err_t set_if_active(uint8_t ifidx, bool on)
     if (e != ESP_OK) return e;
     unsigned bit = ifidx == WIFI_IF_STA ? 1u : 2u;   /* WIFI_MODE_STA / WIFI_MODE_AP bits */
     unsigned m = on ? ((unsigned)mode | bit) : ((unsigned)mode & ~bit);
-    if (m == (unsigned)mode) {
-        /* Already so; make sure Wi-Fi runs when something is active. */
-        return m ? esp_wifi_start() : ESP_OK;
-    }
     if (m == 0) {
         /* Last interface off: stop the radio and clear the mode, so GET_IF_ACTIVE says so. */
         e = esp_wifi_stop();
+        if (e == ESP_OK) s.wifi_started = false;
         return e == ESP_OK ? esp_wifi_set_mode(WIFI_MODE_NULL) : e;
     }
-    e = esp_wifi_set_mode((wifi_mode_t)m);
-    if (e == ESP_OK) e = esp_wifi_start();
+    if (m != (unsigned)mode) e = esp_wifi_set_mode((wifi_mode_t)m);
+    if (e == ESP_OK) e = esp_wifi_start();   /* an interface is active only while Wi-Fi runs */
+    if (e == ESP_OK) s.wifi_started = true;
     return e;
 }
 
@@ -291,9 +290,11 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
     }
     case BR_CMD_WIFI_START:
         e = esp_wifi_start();
+        if (e == ESP_OK) s.wifi_started = true;
         break;
     case BR_CMD_WIFI_STOP:
         e = esp_wifi_stop();
+        if (e == ESP_OK) s.wifi_started = false;
         break;
     case BR_CMD_WIFI_SET_CHANNEL:
         e = in[1].i > 2 ? ESP_ERR_INVALID_ARG
@@ -349,7 +350,7 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
     case BR_CMD_WIFI_GET_IF_ACTIVE: {
         wifi_mode_t mode = WIFI_MODE_NULL;
         e = in[0].i > 1 ? ESP_ERR_INVALID_ARG : esp_wifi_get_mode(&mode);
-        out[1].i = ((unsigned)mode & (in[0].i == 0 ? 1u : 2u)) != 0;
+        out[1].i = s.wifi_started && ((unsigned)mode & (in[0].i == 0 ? 1u : 2u)) != 0;
         break;
     }
     case BR_CMD_WIFI_STA_CONNECT: {

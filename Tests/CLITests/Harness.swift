@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the built `espnow` binary (and `espnow-sim`) from the build directory next to the
+/// test bundle. Everything is asserted on counts, bytes and exit codes, never timings.
+enum Harness {
+    static let buildDir: URL = {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
+        for _ in 0..<4 {
+            if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("espnow").path) { return dir }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: me).deletingLastPathComponent()
+    }()
+
+    static var espnow: String { buildDir.appendingPathComponent("espnow").path }
+    static var sim: String { buildDir.appendingPathComponent("espnow-sim").path }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+        /// Every stdout line parsed as a JSON object (fails the test if one is not).
+        func json() throws -> [[String: Any]] {
+            try lines.map { l in
+                let o = try JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: Any]
+                return try #require(o, "not a JSON object: \(l)")
+            }
+        }
+    }
+
+    /// A started process whose output goes to temporary files.
+    final class Running: @unchecked Sendable {
+        let process = Process()
+        let outURL: URL
+        let errURL: URL
+
+        init(_ path: String, _ args: [String], stdin: String? = nil) throws {
+            let tmp = FileManager.default.temporaryDirectory
+            let tag = UUID().uuidString
+            outURL = tmp.appendingPathComponent("espnow-test-\(tag).out")
+            errURL = tmp.appendingPathComponent("espnow-test-\(tag).err")
+            FileManager.default.createFile(atPath: outURL.path, contents: nil)
+            FileManager.default.createFile(atPath: errURL.path, contents: nil)
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = args
+            process.standardOutput = try FileHandle(forWritingTo: outURL)
+            process.standardError = try FileHandle(forWritingTo: errURL)
+            if let s = stdin {
+                let p = Pipe()
+                process.standardInput = p
+                try process.run()
+                p.fileHandleForWriting.write(Data(s.utf8))
+                try p.fileHandleForWriting.close()
+            } else {
+                process.standardInput = FileHandle.nullDevice
+                try process.run()
+            }
+        }
+
+        var stderrText: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
+
+        /// Waits (off the cooperative pool) for the exit.
+        func wait() async -> Result {
+            let p = process
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                Thread { p.waitUntilExit(); c.resume() }.start()
+            }
+            let r = Result(status: p.terminationStatus,
+                           stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                           stderr: stderrText)
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+            return r
+        }
+
+        /// Waits until stderr contains `text` (the process announces readiness there).
+        func waitForStderr(_ text: String, seconds: Double = 20) async throws {
+            let end = Date().addingTimeInterval(seconds)
+            while Date() < end {
+                if stderrText.contains(text) { return }
+                if !process.isRunning { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            Issue.record("no '\(text)' on stderr; got: \(stderrText)")
+        }
+    }
+
+    static func run(_ args: [String], stdin: String? = nil) async throws -> Result {
+        try await Running(espnow, args, stdin: stdin).wait()
+    }
+}
+
+/// A simulated air started by the test itself (`espnow-sim` coordinator).
+final class TestAir: @unchecked Sendable {
+    let process = Process()
+    var dongles: [(port: String, mac: String)] = []
+    var nodes: [(script: String, mac: String)] = []
+
+    init(dongles n: Int, nodes: [String] = [], seed: Int = 3) throws {
+        process.executableURL = URL(fileURLWithPath: Harness.sim)
+        process.arguments = ["--dongles", "\(n)", "--seed", "\(seed)"] + nodes.flatMap { ["--node", $0] }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        var buffer = Data()
+        var ready: [[String: Any]] = []
+        while ready.count < n + nodes.count {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { throw SimFailed() }
+            buffer.append(chunk)
+            while let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<nl]
+                buffer.removeSubrange(buffer.startIndex...nl)
+                if let o = try? JSONSerialization.jsonObject(with: line) as? [String: Any], o["index"] != nil { ready.append(o) }
+            }
+        }
+        ready.sort { ($0["index"] as? Int ?? 0) < ($1["index"] as? Int ?? 0) }
+        for o in ready {
+            if let p = o["port"] as? String { dongles.append((p, o["sta_mac"] as? String ?? "")) }
+            else { self.nodes.append((o["script"] as? String ?? "", o["sta_mac"] as? String ?? "")) }
+        }
+    }
+
+    struct SimFailed: Error {}
+
+    deinit { stop() }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}

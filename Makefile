@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests bench-sim clean
+        c-tests portability sim-tests bench-sim bench-host clean
 
 all: build
 
@@ -123,6 +123,13 @@ sim-tests: deps
 bench-sim: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(PYTHON) Tests/Simulator/bench_sim.py .build/release/espnow-sim
+
+# Host library: packets/s from an unpaced dongle, CPU per packet, 16 concurrent sync
+# senders against the air limit, sync-send latency percentiles.
+bench-host: deps
+	$(SWIFT) build -c release --product espnow-sim
+	$(SWIFT) build -c release --product host-bench
+	$(SWIFT) run --skip-build -c release host-bench
 
 bench-codec: deps
 	$(SWIFT) run -c release codec-bench

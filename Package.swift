@@ -21,8 +21,10 @@ let package = Package(
         .library(name: "ESPNow", targets: ["ESPNow", "ESPNowDevice", "ESPNowSerial"]),
         .library(name: "ESPNowSimulator", targets: ["ESPNowSimulator"]),
         .library(name: "ESPNowDiscovery", targets: ["ESPNowDiscovery"]),
+        .library(name: "ESPNowAutoConnect", targets: ["ESPNowAutoConnect"]),
         .executable(name: "espnow-sim", targets: ["espnow-sim"]),
         .executable(name: "codec-bench", targets: ["codec-bench"]),
+        .executable(name: "host-bench", targets: ["host-bench"]),
         .executable(name: "wire-demo", targets: ["wire-demo"]),
         .executable(name: "espnow", targets: ["espnow"]),
     ],
@@ -136,9 +138,16 @@ let package = Package(
             dependencies: ["CUdev", "ESPNowWire"],
             path: "Sources/ESPNowDiscovery"
         ),
+        // `auto` and reconnections that follow the physical dongle: the device client's
+        // reconnect hook fed by a udev DongleTracker (ESPNowDevice itself knows no udev).
+        .target(
+            name: "ESPNowAutoConnect",
+            dependencies: ["ESPNowDevice", "ESPNowDiscovery"],
+            path: "Sources/ESPNowAutoConnect"
+        ),
         .testTarget(
             name: "ESPNowDiscoveryTests",
-            dependencies: ["ESPNowDiscovery", "ESPNowWire"],
+            dependencies: ["ESPNowDiscovery", "ESPNowWire", "ESPNowAutoConnect", "ESPNowDevice"],
             path: "Tests/ESPNowDiscoveryTests"
         ),
         // The `espnow` command-line tool (issue #6, docs/CLI.md) and its tests, which run the
@@ -157,6 +166,15 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             path: "Tests/CLITests"
+        ),
+        // Host library figures against simulated dongles (`make bench-host`; prints, never fails).
+        .executableTarget(
+            name: "host-bench",
+            dependencies: [
+                "ESPNow", "ESPNowDevice", "ESPNowSimulator",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Sources/HostBench"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -15,7 +15,7 @@ import Glibc
 /// Options every device command takes.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: [.short, .long], help: ArgumentHelp(
-        "The dongle: a serial port path, `auto` (the only attached bridge dongle) or `sim` (start a simulated dongle with an echo and a sensor node for this call).",
+        "The dongle: a serial port path, `auto` (the only attached bridge dongle, followed to its new path if it is unplugged and plugged back) or `sim` (start a simulated dongle with an echo and a sensor node for this call).",
         valueName: "PATH|auto|sim"))
     var port: String = ProcessInfo.processInfo.environment["ESPNOW_PORT"] ?? "auto"
 
@@ -106,14 +106,21 @@ final class Session: Sendable {
     static func run<T: Sendable>(_ options: ConnectionOptions, prepare: Bool = true,
                                  _ body: @Sendable (Session) async throws -> T) async throws -> T {
         let (path, air) = try await resolve(options)
-        return try await run(path: path, air: air, options, prepare: prepare, body)
+        return try await run(path: path.path, air: air, follow: path.dongle, options, prepare: prepare, body)
     }
 
-    /// Opens `path` (whose simulator, if any, is `air` and is stopped at the end).
-    static func run<T: Sendable>(path: String, air: SimAir?, _ options: ConnectionOptions, prepare: Bool = true,
-                                 _ body: @Sendable (Session) async throws -> T) async throws -> T {
+    /// Opens `path` (whose simulator, if any, is `air` and is stopped at the end). With
+    /// `follow` (`--port auto` found it through udev), an unplugged dongle is reconnected
+    /// wherever it comes back (same USB serial number) and its state restored; otherwise a
+    /// lost port ends the command.
+    static func run<T: Sendable>(path: String, air: SimAir?, follow: SerialDevice? = nil, _ options: ConnectionOptions,
+                                 prepare: Bool = true, _ body: @Sendable (Session) async throws -> T) async throws -> T {
         var devOptions = DeviceOptions()
         devOptions.autoReconnect = false
+        if let dongle = follow, let tracker = try? DongleTracker(device: dongle) {
+            devOptions.autoReconnect = true
+            devOptions.reconnectPath = tracker.reconnectPath
+        }
         devOptions.serial.baudRate = options.baud
         var logger = Logger(label: "espnow")
         logger.logLevel = options.verbose ? .debug : .critical
@@ -150,8 +157,14 @@ final class Session: Sendable {
         try await device.espNowInit()
     }
 
+    /// A port to open, and for `auto` through udev, the dongle behind it.
+    struct Resolved: Sendable {
+        var path: String
+        var dongle: SerialDevice?
+    }
+
     /// `PATH|auto|sim` to a path (starting the simulator for `sim`).
-    static func resolve(_ options: ConnectionOptions) async throws -> (String, SimAir?) {
+    static func resolve(_ options: ConnectionOptions) async throws -> (Resolved, SimAir?) {
         switch options.port {
         case "sim":
             let air = try await SimAir.start(arguments: SimDefaults.arguments, expect: SimDefaults.expect)
@@ -163,11 +176,12 @@ final class Session: Sendable {
                 let nodes = air.nodes.map { "\($0.script ?? "node") \($0.staMAC?.description ?? "?")" }.joined(separator: ", ")
                 Out.err("simulated dongle \(d.staMAC?.description ?? "?") on \(port); nodes on its air: \(nodes)")
             }
-            return (port, air)
+            return (Resolved(path: port), air)
         case "auto":
-            return (try await PortFinder.auto(), nil)
+            let c = try await PortFinder.auto()
+            return (Resolved(path: c.path, dongle: c.device), nil)
         default:
-            return (options.port, nil)
+            return (Resolved(path: options.port), nil)
         }
     }
 }
@@ -229,11 +243,11 @@ enum PortFinder {
         return (zip(scanned, outcomes).map { Candidate(path: $0, device: nil, outcome: $1 ?? .failed(.cancelled(path: $0))) }, udevError)
     }
 
-    /// `--port auto`: the only attached bridge dongle.
-    static func auto() async throws -> String {
+    /// `--port auto`: the only attached bridge dongle (with its udev description, when udev works).
+    static func auto() async throws -> Candidate {
         let (cands, _) = await probeAll()
         let bridges = cands.filter { $0.outcome.isBridge }
-        if bridges.count == 1 { return bridges[0].path }
+        if bridges.count == 1 { return bridges[0] }
         if bridges.count > 1 {
             throw CLIError(.device, "several bridge dongles are attached (\(bridges.map(\.path).joined(separator: ", "))); pick one with --port PATH")
         }

@@ -17,9 +17,18 @@ public struct DeviceOptions: Sendable {
     public var packetQueueCapacity = 1024
     /// Buffer of each event stream (overflow is counted).
     public var streamLimit = 1024
-    /// Reopen the same path after an unplug and restore the state.
+    /// Reopen the port after an unplug and restore the state.
     public var autoReconnect = true
+    /// Pause before each reconnection attempt.
     public var reconnectInterval: TimeAmount = .milliseconds(200)
+    /// Where to look for the dongle once its port is gone (nil: always the same path).
+    /// Before each reconnection attempt the client calls it with the path it was last
+    /// connected at; it returns the path to open next, or nil to retry `lastPath`. It may
+    /// wait (for the dongle to come back, e.g. a udev monitor: ESPNowDiscovery's
+    /// `DongleTracker.reconnectPath`) and must return promptly, with nil if it likes,
+    /// when its task is cancelled: ``ESPNowDevice/close()`` cancels it. On success
+    /// ``ESPNowDevice/path`` changes to the new path.
+    public var reconnectPath: (@Sendable (_ lastPath: String) async -> String?)?
     public var logger = Logger(label: "espnow.device")
 
     public init() {}
@@ -30,7 +39,9 @@ public struct DeviceOptions: Sendable {
 /// retransmitted with the same id, events as async sequences, and the client's state
 /// restored after a reboot or a replug. Safe to use from any task.
 public final class ESPNowDevice: Sendable {
-    public let path: String
+    /// The port the client is (or was last) connected at; changes when a reconnection
+    /// found the dongle at another path (``DeviceOptions/reconnectPath``).
+    public var path: String { state.withLock { $0.path } }
     public let options: DeviceOptions
     let logger: Logger
     let eventLoop: any EventLoop
@@ -79,7 +90,12 @@ public final class ESPNowDevice: Sendable {
     }
 
     struct State {
+        var path: String
         var link: SerialLink?
+        /// A reconnection loop is running (there is never more than one), and its task
+        /// (cancelled by `close()`).
+        var reconnecting = false
+        var reconnectTask: Task<Void, Never>?
         var phase: Phase = .connecting
         var info: DeviceInfo?
         /// Identifies the open link: callbacks of an older link are ignored.
@@ -104,7 +120,6 @@ public final class ESPNowDevice: Sendable {
     let state: Mutex<State>
 
     private init(path: String, options: DeviceOptions) {
-        self.path = path
         self.options = options
         logger = options.logger
         eventLoop = MultiThreadedEventLoopGroup.singleton.next()
@@ -112,14 +127,14 @@ public final class ESPNowDevice: Sendable {
         statusStream = CountingStream(limit: options.streamLimit)
         logStream = CountingStream(limit: options.streamLimit)
         eventStream = CountingStream(limit: options.streamLimit)
-        state = Mutex(State())
+        state = Mutex(State(path: path))
     }
 
     /// Opens `path`, performs the handshake (section 9) and returns the ready client.
     public static func connect(path: String, options: DeviceOptions = DeviceOptions()) async throws(ESPNowError) -> ESPNowDevice {
         let d = ESPNowDevice(path: path, options: options)
         do {
-            try await d.openAndHandshake()
+            try await d.openAndHandshake(path: path)
         } catch {
             await d.close()
             throw error
@@ -151,12 +166,16 @@ public final class ESPNowDevice: Sendable {
 
     /// Closes the link; calls in flight fail with `.closed`.
     public func close() async {
-        let (link, failed) = state.withLock { s -> (SerialLink?, [CheckedContinuation<Response, any Error>]) in
+        let (link, failed, reconnect) = state.withLock {
+            s -> (SerialLink?, [CheckedContinuation<Response, any Error>], Task<Void, Never>?) in
             s.phase = .closed
             let l = s.link
             s.link = nil
-            return (l, Self.drainAll(&s))
+            let t = s.reconnectTask
+            s.reconnectTask = nil
+            return (l, Self.drainAll(&s), t)
         }
+        reconnect?.cancel()
         for c in failed { c.resume(throwing: ESPNowError.closed) }
         await link?.close()
         statusStream.finish()
@@ -174,7 +193,8 @@ public final class ESPNowDevice: Sendable {
 
     // MARK: - Link
 
-    private func openAndHandshake() async throws(ESPNowError) {
+    /// Opens `path` and handshakes; on success `path` becomes the client's ``path``.
+    private func openAndHandshake(path: String) async throws(ESPNowError) {
         let gen = state.withLock { s -> UInt64 in
             s.linkGen += 1
             s.epoch += 1
@@ -192,9 +212,15 @@ public final class ESPNowDevice: Sendable {
         } catch {
             throw .serial(.openFailed(path: path, errno: 0, reason: "\(error)"))
         }
-        state.withLock { s in
+        let closed = state.withLock { s -> Bool in
+            guard s.phase != .closed else { return true }  // close() ran while the port was opening
             s.link = link
             s.phase = .connecting
+            return false
+        }
+        if closed {
+            await link.close()
+            throw .closed
         }
         // Flush a half-received frame at the device, then ask who it is.
         link.writeRaw([0])
@@ -208,31 +234,63 @@ public final class ESPNowDevice: Sendable {
             throw .closed
         }
         let info = try DeviceInfo(fields: r.fields)
-        state.withLock { $0.info = info }
+        state.withLock { s in
+            s.info = info
+            s.path = path
+        }
         eventStream.yield(.hello(info))
         logger.info("connected", metadata: ["port": "\(path)", "boot": "\(info.bootCount)", "window": "\(info.window)"])
     }
 
     private func linkClosed(_ err: SerialError, generation: UInt64) {
-        let (failed, reconnect) = state.withLock { s -> ([CheckedContinuation<Response, any Error>], Bool) in
-            guard s.linkGen == generation, s.phase != .closed else { return ([], false) }
+        let unplugged = if case .unplugged = err { true } else { false }
+        let (failed, reconnect, path) = state.withLock { s -> ([CheckedContinuation<Response, any Error>], Bool, String) in
+            guard s.linkGen == generation, s.phase != .closed else { return ([], false, s.path) }
             s.link = nil
             s.phase = .disconnected
-            return (Self.drainAll(&s), options.autoReconnect)
+            // A link opened by the running loop that dies again is that loop's business.
+            let start = unplugged && options.autoReconnect && !s.reconnecting
+            if start { s.reconnecting = true }
+            return (Self.drainAll(&s), start, s.path)
         }
-        guard case .unplugged = err else { return }
+        guard unplugged else { return }
         for c in failed { c.resume(throwing: ESPNowError.unplugged(path: path)) }
         logger.warning("link lost", metadata: ["port": "\(path)", "failed_calls": "\(failed.count)"])
         eventStream.yield(.unplugged(path: path, failedCalls: failed.count))
-        if reconnect { Task { await self.reconnectLoop() } }
+        guard reconnect else { return }
+        let task = Task { await self.reconnectLoop() }
+        let closed = state.withLock { s -> Bool in
+            guard s.phase != .closed else { return true }
+            s.reconnectTask = task
+            return false
+        }
+        if closed { task.cancel() }
     }
 
     private func reconnectLoop() async {
-        while state.withLock({ $0.phase }) == .disconnected {
+        // Cleared here when the loop gives up (closed), or with the reconnection below, so
+        // that an unplug during the restore starts a new loop.
+        var handedOver = false
+        defer {
+            if !handedOver {
+                state.withLock { s in
+                    s.reconnecting = false
+                    s.reconnectTask = nil
+                }
+            }
+        }
+        while state.withLock({ $0.phase }) == .disconnected && !Task.isCancelled {
             try? await Task.sleep(nanoseconds: UInt64(options.reconnectInterval.nanoseconds))
-            guard state.withLock({ $0.phase }) == .disconnected else { return }
+            guard state.withLock({ $0.phase }) == .disconnected, !Task.isCancelled else { return }
+            let last = state.withLock { $0.path }
+            var target = last
+            if let locate = options.reconnectPath {
+                target = await locate(last) ?? last
+                guard state.withLock({ $0.phase }) == .disconnected, !Task.isCancelled else { return }
+                if target != last { logger.info("looking for the dongle at a new path", metadata: ["port": "\(target)", "was": "\(last)"]) }
+            }
             do {
-                try await openAndHandshake()
+                try await openAndHandshake(path: target)
             } catch {
                 let l = state.withLock { s -> SerialLink? in
                     let l = s.link
@@ -246,8 +304,11 @@ public final class ESPNowDevice: Sendable {
             let info = state.withLock { s -> DeviceInfo in
                 s.counters.reconnects += 1
                 s.phase = .restoring
+                s.reconnecting = false
+                s.reconnectTask = nil
                 return s.info!
             }
+            handedOver = true
             logger.notice("replugged", metadata: ["port": "\(path)"])
             eventStream.yield(.replugged(info))
             await restore(generation: state.withLock { $0.epoch })
@@ -292,7 +353,7 @@ public final class ESPNowDevice: Sendable {
                 let refusal: ESPNowError? = state.withLock { s -> ESPNowError? in
                     switch s.phase {
                     case .closed: return .closed
-                    case .disconnected: return .unplugged(path: path)
+                    case .disconnected: return .unplugged(path: s.path)
                     case .mismatch: return s.foreignHello.map { .protocolMismatch($0) } ?? .closed
                     default: break
                     }
@@ -520,8 +581,10 @@ public final class ESPNowDevice: Sendable {
     private func helloEvent(_ info: DeviceInfo, generation: UInt64) {
         let outcome = state.withLock { s -> (failed: [Pending], gen: UInt64)? in
             guard s.linkGen == generation else { return nil }
-            if s.phase == .connecting {
-                return nil  // the boot HELLO that was waiting in the port: expected
+            if s.phase == .connecting || s.phase == .disconnected {
+                // The boot HELLO that was waiting in the port (a reopened link can deliver it
+                // before the handshake marks the phase `.connecting`): expected.
+                return nil
             }
             s.epoch += 1
             s.info = info

@@ -29,6 +29,15 @@ final class UMockdevLibrary: @unchecked Sendable {
     typealias UEvent = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Void
     typealias Unref = @convention(c) (OpaquePointer?) -> Void
     typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
+    typealias IoctlBaseNew = @convention(c) () -> OpaquePointer?
+    typealias AttachIoctl = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, OpaquePointer?,
+                                            UnsafeMutablePointer<OpaquePointer?>?) -> Int32
+    typealias ClientExecute = @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?,
+                                              UnsafeMutablePointer<OpaquePointer?>?) -> Int32
+    typealias ClientComplete = @convention(c) (OpaquePointer?, Int, Int32) -> Void
+    typealias HandleIoctl = @convention(c) (OpaquePointer?, OpaquePointer?, UnsafeMutableRawPointer?) -> Int32
+    typealias SignalConnect = @convention(c) (OpaquePointer?, UnsafePointer<CChar>?, HandleIoctl?, UnsafeMutableRawPointer?,
+                                              UnsafeMutableRawPointer?, UInt32) -> UInt
 
     let inMock: InMock
     let new: New
@@ -38,6 +47,11 @@ final class UMockdevLibrary: @unchecked Sendable {
     let uevent: UEvent
     let unref: Unref
     let free: Free
+    let ioctlBaseNew: IoctlBaseNew
+    let attachIoctl: AttachIoctl
+    let clientExecute: ClientExecute
+    let clientComplete: ClientComplete
+    let signalConnect: SignalConnect
 
     static let shared: Result<UMockdevLibrary, UMockdevUnavailable> = Result { try UMockdevLibrary() }
         .mapError { $0 as? UMockdevUnavailable ?? UMockdevUnavailable(description: "\($0)") }
@@ -59,6 +73,11 @@ final class UMockdevLibrary: @unchecked Sendable {
         uevent = try sym("umockdev_testbed_uevent", UEvent.self)
         unref = try sym("g_object_unref", Unref.self)
         free = try sym("g_free", Free.self)
+        ioctlBaseNew = try sym("umockdev_ioctl_base_new", IoctlBaseNew.self)
+        attachIoctl = try sym("umockdev_testbed_attach_ioctl", AttachIoctl.self)
+        clientExecute = try sym("umockdev_ioctl_client_execute", ClientExecute.self)
+        clientComplete = try sym("umockdev_ioctl_client_complete", ClientComplete.self)
+        signalConnect = try sym("g_signal_connect_data", SignalConnect.self)
     }
 
     /// True when the umockdev preload library is in this process (umockdev-wrapper), so that a
@@ -87,7 +106,12 @@ final class Testbed {
         lib.free(r)
     }
 
-    deinit { lib.unref(handle) }
+    private var ioctlHandlers: [OpaquePointer] = []
+
+    deinit {
+        lib.unref(handle)
+        ioctlHandlers.forEach { lib.unref($0) }
+    }
 
     /// Adds a device; returns its syspath (`/sys/devices/...`).
     @discardableResult
@@ -122,6 +146,26 @@ final class Testbed {
         guard symlink(target, path) == 0 else {
             throw UMockdevUnavailable(description: "symlink \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Lets every ioctl on `devname` (as the preload sees it) reach the real device behind the
+    /// node (a pty from ``setNode(_:to:)``): umockdev otherwise routes ioctls on testbed
+    /// nodes to its default handler, which (0.17) answers termios2 (TCGETS2/TCSETS2, used to
+    /// set the baud rate) with ENOTTY. Handlers run on umockdev's own thread.
+    func passIoctlsThrough(_ devname: String) throws {
+        guard let handler = lib.ioctlBaseNew() else { throw UMockdevUnavailable(description: "umockdev_ioctl_base_new failed") }
+        let run: HandleIoctlCallback = { _, client, _ in
+            guard case .success(let lib) = UMockdevLibrary.shared else { return 0 }
+            var err: Int32 = 0
+            let r = lib.clientExecute(client, &err, nil)
+            lib.clientComplete(client, Int(r), err)
+            return 1
+        }
+        _ = lib.signalConnect(handler, "handle-ioctl", run, nil, nil, 0)
+        guard lib.attachIoctl(handle, devname, handler, nil) != 0 else {
+            throw UMockdevUnavailable(description: "umockdev_testbed_attach_ioctl(\(devname)) failed")
+        }
+        ioctlHandlers.append(handler)
     }
 
     /// A USB device with one interface and a tty on it, like the kernel's
@@ -169,3 +213,5 @@ final class Testbed {
         return AddedDevice(usb: usb, interface: intf, tty: tty)
     }
 }
+
+typealias HandleIoctlCallback = UMockdevLibrary.HandleIoctl

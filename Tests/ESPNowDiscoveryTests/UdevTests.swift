@@ -188,8 +188,9 @@ struct UdevTests {
     }
 }
 
-/// Under a plain `swift test` (no preload), runs ``UdevTests`` in a child process under
-/// umockdev-wrapper and requires every one of its tests to pass.
+/// Under a plain `swift test` (no preload), runs each umockdev suite (``UdevTests``,
+/// ``AutoConnectTests``) in a child process under umockdev-wrapper, one after the other (a
+/// process holds one testbed at a time), and requires every one of its tests to pass.
 @Suite struct UMockdevLauncher {
     static var wrapper: String? {
         ["/usr/bin/umockdev-wrapper", "/usr/local/bin/umockdev-wrapper"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -198,16 +199,26 @@ struct UdevTests {
     /// Set in the child so that it never launches itself again.
     static let childMarker = "ESPNOW_UDEV_TESTS_CHILD"
 
+    /// The suites that need the preload. Each filter names exactly one suite of this
+    /// module; none of them matches the launcher (which is disabled in the child anyway).
+    static let suites = ["UdevTests", "AutoConnectTests"]
+
     @Test(.enabled(if: !UMockdevLibrary.preloadActive && ProcessInfo.processInfo.environment[childMarker] == nil))
-    func udevSuitePassesUnderUMockdevWrapper() throws {
+    func udevSuitesPassUnderUMockdevWrapper() throws {
         guard let wrapper = Self.wrapper else {
             Issue.record("umockdev-wrapper not found: apt-get install umockdev (the udev tests cannot run without it)")
             return
         }
+        for suite in Self.suites {
+            try runChild(wrapper: wrapper, suite: suite)
+        }
+    }
+
+    func runChild(wrapper: String, suite: String) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: wrapper)
         p.arguments = [CommandLine.arguments[0], "--testing-library", "swift-testing",
-                       "--filter", "ESPNowDiscoveryTests.UdevTests/"]
+                       "--filter", "ESPNowDiscoveryTests.\(suite)/"]
         var env = ProcessInfo.processInfo.environment
         env[Self.childMarker] = "1"
         p.environment = env
@@ -222,8 +233,8 @@ struct UdevTests {
         p.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         print(text)
-        #expect(p.terminationStatus == 0, "UdevTests under umockdev-wrapper failed:\n\(text)")
-        #expect(text.contains("Suite UdevTests passed") || text.contains("Suite \"UdevTests\" passed"),
-                "UdevTests did not run:\n\(text)")
+        #expect(p.terminationStatus == 0, "\(suite) under umockdev-wrapper failed:\n\(text)")
+        #expect(text.contains("Suite \(suite) passed") || text.contains("Suite \"\(suite)\" passed"),
+                "\(suite) did not run:\n\(text)")
     }
 }

@@ -327,6 +327,8 @@ static void connect_end(uint8_t reason)
  * not persisted across stop/start, IDF doc). */
 static void reset_home_channel(void)
 {
+    /* An associated STA pins the radio to its AP's channel; the soft-AP follows it. */
+    if (s_wifi.sta_connected && s_wifi.started) return;
     uint8_t ch = mode_has(s_wifi.mode, WIFI_IF_AP) ? s_wifi.conf[WIFI_IF_AP].ap.channel : s_sim.cfg.home_channel;
     if (!chan_ok(ch)) ch = chan_min();
     set_home_channel(ch, WIFI_SECOND_CHAN_NONE);

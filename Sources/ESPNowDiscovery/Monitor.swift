@@ -165,8 +165,9 @@ private final class MonitorState: @unchecked Sendable {
         switch action {
         case "add":
             guard let d = UdevReader.serialDevice(dev) else { return nil }
-            let previous = known.updateValue(d, forKey: syspath)
-            if previous == d { return nil }  // already reported by the initial enumeration
+            // A second `add` for a port already known (from the enumeration, or a repeated
+            // uevent whose attributes were read at another moment) is not a new arrival.
+            if known.updateValue(d, forKey: syspath) != nil { return nil }
             return filter.matches(d) ? DeviceEvent(action: .arrived, device: d) : nil
         case "remove":
             let fromEvent = UdevReader.serialDevice(dev)

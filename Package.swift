@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "ESPNowWire", "ESPNowSerial",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],

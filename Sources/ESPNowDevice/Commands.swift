@@ -40,7 +40,7 @@ extension ESPNowDevice {
     public func setBaud(_ baud: Int) async throws {
         guard let b = UInt32(exactly: baud), b > 0 else { throw ESPNowError.invalidArgument("baud \(baud)") }
         _ = try await call(.setBaud, ["baud": .uint(UInt64(b))], record: false)
-        if let l = state.withLock({ $0.link }) { try l.setBaudRate(baud) }
+        if let l = state.withLockedValue({ $0.link }) { try l.setBaudRate(baud) }
         _ = try await ping()
     }
 

@@ -4,7 +4,7 @@ import ESPNowWire
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Tunables of a ``ESPNowDevice``.
 public struct DeviceOptions: Sendable {
@@ -41,7 +41,7 @@ public struct DeviceOptions: Sendable {
 public final class ESPNowDevice: Sendable {
     /// The port the client is (or was last) connected at; changes when a reconnection
     /// found the dongle at another path (``DeviceOptions/reconnectPath``).
-    public var path: String { state.withLock { $0.path } }
+    public var path: String { state.withLockedValue { $0.path } }
     public let options: DeviceOptions
     let logger: Logger
     let eventLoop: any EventLoop
@@ -117,7 +117,7 @@ public final class ESPNowDevice: Sendable {
         var statuses: [SendStatus]
     }
 
-    let state: Mutex<State>
+    let state: NIOLockedValueBox<State>
 
     private init(path: String, options: DeviceOptions) {
         self.options = options
@@ -127,7 +127,7 @@ public final class ESPNowDevice: Sendable {
         statusStream = CountingStream(limit: options.streamLimit)
         logStream = CountingStream(limit: options.streamLimit)
         eventStream = CountingStream(limit: options.streamLimit)
-        state = Mutex(State(path: path))
+        state = NIOLockedValueBox(State(path: path))
     }
 
     /// Opens `path`, performs the handshake (section 9) and returns the ready client.
@@ -139,18 +139,18 @@ public final class ESPNowDevice: Sendable {
             await d.close()
             throw error
         }
-        d.state.withLock { $0.phase = .ready }
+        d.state.withLockedValue { $0.phase = .ready }
         return d
     }
 
     /// The latest HELLO.
     public var info: DeviceInfo {
-        state.withLock { $0.info! }
+        state.withLockedValue { $0.info! }
     }
 
     /// Host-side counters (link drops, buffer drops, retransmissions...).
     public var hostCounters: HostCounters {
-        var c = state.withLock { $0.counters }
+        var c = state.withLockedValue { $0.counters }
         let q = packetQueue.counters
         c.packetsReceived = q.received
         c.packetsDropped = q.dropped
@@ -162,11 +162,11 @@ public final class ESPNowDevice: Sendable {
 
     /// Last RSSI (dBm) and host time (ms since boot of this process) per sender: the seed's
     /// `peers_table`.
-    public var peersTable: [MACAddress: (rssi: Int8, timeMs: UInt64)] { state.withLock { $0.peersTable } }
+    public var peersTable: [MACAddress: (rssi: Int8, timeMs: UInt64)] { state.withLockedValue { $0.peersTable } }
 
     /// Closes the link; calls in flight fail with `.closed`.
     public func close() async {
-        let (link, failed, reconnect) = state.withLock {
+        let (link, failed, reconnect) = state.withLockedValue {
             s -> (SerialLink?, [CheckedContinuation<Response, any Error>], Task<Void, Never>?) in
             s.phase = .closed
             let l = s.link
@@ -187,7 +187,7 @@ public final class ESPNowDevice: Sendable {
     /// any other: calls in flight fail, the state is restored.
     @discardableResult
     public func hardReset() async throws -> Bool {
-        guard let l = state.withLock({ $0.link }) else { throw ESPNowError.unplugged(path: path) }
+        guard let l = state.withLockedValue({ $0.link }) else { throw ESPNowError.unplugged(path: path) }
         return try await l.hardReset()
     }
 
@@ -195,7 +195,7 @@ public final class ESPNowDevice: Sendable {
 
     /// Opens `path` and handshakes; on success `path` becomes the client's ``path``.
     private func openAndHandshake(path: String) async throws(ESPNowError) {
-        let gen = state.withLock { s -> UInt64 in
+        let gen = state.withLockedValue { s -> UInt64 in
             s.linkGen += 1
             s.epoch += 1
             s.foreignHello = nil
@@ -212,7 +212,7 @@ public final class ESPNowDevice: Sendable {
         } catch {
             throw .serial(.openFailed(path: path, errno: 0, reason: "\(error)"))
         }
-        let closed = state.withLock { s -> Bool in
+        let closed = state.withLockedValue { s -> Bool in
             guard s.phase != .closed else { return true }  // close() ran while the port was opening
             s.link = link
             s.phase = .connecting
@@ -228,13 +228,13 @@ public final class ESPNowDevice: Sendable {
         do {
             r = try await call(.hello, [:], isInternal: true, record: false)
         } catch let e as ESPNowError {
-            if case .timeout = e, let h = state.withLock({ $0.foreignHello }) { throw .protocolMismatch(h) }
+            if case .timeout = e, let h = state.withLockedValue({ $0.foreignHello }) { throw .protocolMismatch(h) }
             throw e
         } catch {
             throw .closed
         }
         let info = try DeviceInfo(fields: r.fields)
-        state.withLock { s in
+        state.withLockedValue { s in
             s.info = info
             s.path = path
         }
@@ -244,7 +244,7 @@ public final class ESPNowDevice: Sendable {
 
     private func linkClosed(_ err: SerialError, generation: UInt64) {
         let unplugged = if case .unplugged = err { true } else { false }
-        let (failed, reconnect, path) = state.withLock { s -> ([CheckedContinuation<Response, any Error>], Bool, String) in
+        let (failed, reconnect, path) = state.withLockedValue { s -> ([CheckedContinuation<Response, any Error>], Bool, String) in
             guard s.linkGen == generation, s.phase != .closed else { return ([], false, s.path) }
             s.link = nil
             s.phase = .disconnected
@@ -259,7 +259,7 @@ public final class ESPNowDevice: Sendable {
         eventStream.yield(.unplugged(path: path, failedCalls: failed.count))
         guard reconnect else { return }
         let task = Task { await self.reconnectLoop() }
-        let closed = state.withLock { s -> Bool in
+        let closed = state.withLockedValue { s -> Bool in
             guard s.phase != .closed else { return true }
             s.reconnectTask = task
             return false
@@ -273,26 +273,26 @@ public final class ESPNowDevice: Sendable {
         var handedOver = false
         defer {
             if !handedOver {
-                state.withLock { s in
+                state.withLockedValue { s in
                     s.reconnecting = false
                     s.reconnectTask = nil
                 }
             }
         }
-        while state.withLock({ $0.phase }) == .disconnected && !Task.isCancelled {
+        while state.withLockedValue({ $0.phase }) == .disconnected && !Task.isCancelled {
             try? await Task.sleep(nanoseconds: UInt64(options.reconnectInterval.nanoseconds))
-            guard state.withLock({ $0.phase }) == .disconnected, !Task.isCancelled else { return }
-            let last = state.withLock { $0.path }
+            guard state.withLockedValue({ $0.phase }) == .disconnected, !Task.isCancelled else { return }
+            let last = state.withLockedValue { $0.path }
             var target = last
             if let locate = options.reconnectPath {
                 target = await locate(last) ?? last
-                guard state.withLock({ $0.phase }) == .disconnected, !Task.isCancelled else { return }
+                guard state.withLockedValue({ $0.phase }) == .disconnected, !Task.isCancelled else { return }
                 if target != last { logger.info("looking for the dongle at a new path", metadata: ["port": "\(target)", "was": "\(last)"]) }
             }
             do {
                 try await openAndHandshake(path: target)
             } catch {
-                let l = state.withLock { s -> SerialLink? in
+                let l = state.withLockedValue { s -> SerialLink? in
                     let l = s.link
                     s.link = nil
                     if s.phase != .closed { s.phase = .disconnected }
@@ -301,7 +301,7 @@ public final class ESPNowDevice: Sendable {
                 await l?.close()
                 continue
             }
-            let info = state.withLock { s -> DeviceInfo in
+            let info = state.withLockedValue { s -> DeviceInfo in
                 s.counters.reconnects += 1
                 s.phase = .restoring
                 s.reconnecting = false
@@ -311,7 +311,7 @@ public final class ESPNowDevice: Sendable {
             handedOver = true
             logger.notice("replugged", metadata: ["port": "\(path)"])
             eventStream.yield(.replugged(info))
-            await restore(generation: state.withLock { $0.epoch })
+            await restore(generation: state.withLockedValue { $0.epoch })
             return
         }
     }
@@ -344,13 +344,13 @@ public final class ESPNowDevice: Sendable {
         } catch {
             throw ESPNowError.invalidArgument("\(error)")
         }
-        let token = state.withLock { s -> UInt64 in
+        let token = state.withLockedValue { s -> UInt64 in
             s.nextToken += 1
             return s.nextToken
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Response, any Error>) in
-                let refusal: ESPNowError? = state.withLock { s -> ESPNowError? in
+                let refusal: ESPNowError? = state.withLockedValue { s -> ESPNowError? in
                     switch s.phase {
                     case .closed: return .closed
                     case .disconnected: return .unplugged(path: s.path)
@@ -377,7 +377,7 @@ public final class ESPNowDevice: Sendable {
     /// Cancelling a queued call removes it; cancelling a sent one only detaches the caller:
     /// the request keeps its place in the window until its response arrives.
     private func cancel(token: UInt64) {
-        let c: CheckedContinuation<Response, any Error>? = state.withLock { s in
+        let c: CheckedContinuation<Response, any Error>? = state.withLockedValue { s in
             if let i = s.queue.firstIndex(where: { $0.token == token }) {
                 return s.queue.remove(at: i).continuation
             }
@@ -431,7 +431,7 @@ public final class ESPNowDevice: Sendable {
     }
 
     private func attemptTimedOut(_ id: UInt16, _ gen: UInt64, _ attempt: Int) {
-        let failed: (CheckedContinuation<Response, any Error>?, CommandCode, Int)? = state.withLock { s in
+        let failed: (CheckedContinuation<Response, any Error>?, CommandCode, Int)? = state.withLockedValue { s in
             guard s.epoch == gen, var p = s.pending[id], p.attempt == attempt else { return nil }
             if p.attempt < p.maxAttempts, let link = s.link {
                 p.attempt += 1
@@ -458,9 +458,9 @@ public final class ESPNowDevice: Sendable {
     private func inbound(_ item: LinkInbound, generation: UInt64) {
         switch item {
         case .dropped(let e):
-            state.withLock { $0.counters.link.count(e) }
+            state.withLockedValue { $0.counters.link.count(e) }
         case .foreignHello(let h):
-            let failed = state.withLock { s -> [CheckedContinuation<Response, any Error>] in
+            let failed = state.withLockedValue { s -> [CheckedContinuation<Response, any Error>] in
                 guard s.linkGen == generation else { return [] }
                 s.foreignHello = h
                 s.phase = .mismatch
@@ -469,7 +469,7 @@ public final class ESPNowDevice: Sendable {
             logger.error("\(h.description)", metadata: ["port": "\(path)"])
             for c in failed { c.resume(throwing: ESPNowError.protocolMismatch(h)) }
         case .frame(let f):
-            state.withLock { $0.counters.link.frames += 1 }
+            state.withLockedValue { $0.counters.link.frames += 1 }
             switch f.header.kind {
             case .response: response(f, generation: generation)
             case .event: event(f, generation: generation)
@@ -480,7 +480,7 @@ public final class ESPNowDevice: Sendable {
 
     private func response(_ f: DecodedFrame, generation: UInt64) {
         let id = f.header.id
-        let matched: Pending? = state.withLock { s in
+        let matched: Pending? = state.withLockedValue { s in
             guard s.linkGen == generation, let p = s.pending[id], p.code.rawValue == f.header.code else {
                 s.counters.unmatchedResponses += 1
                 return nil
@@ -500,18 +500,18 @@ public final class ESPNowDevice: Sendable {
                 result = .success(Response(fields: m.fields, statuses: p.statuses))
             }
         } catch {
-            state.withLock { $0.counters.link.badBody += 1 }
+            state.withLockedValue { $0.counters.link.badBody += 1 }
             result = .failure(.badResponse(command: p.code, detail: "\(error)"))
         }
         if case .success = result, p.record {
-            state.withLock { $0.record.apply(p.code, p.fields) }
+            state.withLockedValue { $0.record.apply(p.code, p.fields) }
         }
         p.continuation?.resume(with: result.mapError { $0 as any Error })
     }
 
     private func event(_ f: DecodedFrame, generation: UInt64) {
         guard let code = EventCode(rawValue: f.header.code) else {
-            state.withLock { $0.counters.unknownEvents += 1 }
+            state.withLockedValue { $0.counters.unknownEvents += 1 }
             return
         }
         switch code {
@@ -525,20 +525,20 @@ public final class ESPNowDevice: Sendable {
                                       data: f.body.getSlice(at: f.body.readerIndex + offset, length: v.data.count)!)
             }
             guard let p = parsed else {
-                state.withLock { $0.counters.link.badBody += 1 }
+                state.withLockedValue { $0.counters.link.badBody += 1 }
                 return
             }
             let now = NIODeadline.now().uptimeNanoseconds / 1_000_000
-            state.withLock { $0.peersTable[p.src] = (p.rssi, now) }
+            state.withLockedValue { $0.peersTable[p.src] = (p.rssi, now) }
             packetQueue.push(p)
         case .sendStatus:
             guard let m = try? f.message(), let rid = m.fields["req_id"]?.uintValue, case .mac(let mac)? = m.fields["peer_addr"],
                   let st = m.fields["status"]?.uintValue else {
-                state.withLock { $0.counters.link.badBody += 1 }
+                state.withLockedValue { $0.counters.link.badBody += 1 }
                 return
             }
             let status = SendStatus(requestID: UInt16(truncatingIfNeeded: rid), peer: mac, success: st == 0)
-            state.withLock { s in
+            state.withLockedValue { s in
                 if s.linkGen == generation, s.pending[status.requestID]?.code == .espnowSend {
                     s.pending[status.requestID]?.statuses.append(status)
                 }
@@ -561,7 +561,7 @@ public final class ESPNowDevice: Sendable {
         case .dropped:
             guard let m = try? f.message(), let w = m.fields["what"]?.uintValue, let c = m.fields["count"]?.uintValue,
                   let t = m.fields["total"]?.uintValue else { return }
-            state.withLock { $0.counters.deviceDropped[UInt8(truncatingIfNeeded: w), default: 0] += c }
+            state.withLockedValue { $0.counters.deviceDropped[UInt8(truncatingIfNeeded: w), default: 0] += c }
             logger.warning("device dropped", metadata: ["what": "\(w)", "count": "\(c)", "total": "\(t)"])
             eventStream.yield(.dropped(what: UInt8(truncatingIfNeeded: w), count: UInt32(truncatingIfNeeded: c),
                                        total: UInt32(truncatingIfNeeded: t)))
@@ -579,7 +579,7 @@ public final class ESPNowDevice: Sendable {
     /// A HELLO event outside the handshake: the dongle rebooted. Fail what was in flight
     /// (never retransmit it: it may have run), then restore the state before users' calls go on.
     private func helloEvent(_ info: DeviceInfo, generation: UInt64) {
-        let outcome = state.withLock { s -> (failed: [Pending], gen: UInt64)? in
+        let outcome = state.withLockedValue { s -> (failed: [Pending], gen: UInt64)? in
             guard s.linkGen == generation else { return nil }
             if s.phase == .connecting || s.phase == .disconnected {
                 // The boot HELLO that was waiting in the port (a reopened link can deliver it
@@ -606,17 +606,17 @@ public final class ESPNowDevice: Sendable {
 
     /// Replays the recorded state; users' calls wait until it is done.
     func restore(generation gen: UInt64) async {
-        let steps = state.withLock { $0.record.steps }
+        let steps = state.withLockedValue { $0.record.steps }
         var failed: [String] = []
         for step in steps {
-            guard state.withLock({ $0.epoch == gen && $0.phase == .restoring }) else { return }
+            guard state.withLockedValue({ $0.epoch == gen && $0.phase == .restoring }) else { return }
             do {
                 _ = try await call(step.command, step.fields, isInternal: true, record: false)
             } catch {
                 failed.append("\(step.label): \(error)")
             }
         }
-        let done = state.withLock { s -> Bool in
+        let done = state.withLockedValue { s -> Bool in
             guard s.epoch == gen, s.phase == .restoring else { return false }
             s.phase = .ready
             admit(&s)

@@ -1,6 +1,6 @@
 import DequeModule
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The host-side receive queue: bounded, counts what it drops, and hands a packet to a
 /// waiting reader under the same lock that a cancellation takes, so a packet is either
@@ -28,25 +28,25 @@ public final class PacketQueue: Sendable {
         var arrival: (@Sendable () -> Void)?
     }
 
-    private let state: Mutex<State>
+    private let state: NIOLockedValueBox<State>
     private let eventLoop: any EventLoop
 
     init(capacity: Int, eventLoop: any EventLoop) {
-        state = Mutex(State(capacity: max(1, capacity)))
+        state = NIOLockedValueBox(State(capacity: max(1, capacity)))
         self.eventLoop = eventLoop
     }
 
     /// Packets received and dropped (host queue full) since creation.
-    public var counters: (received: UInt64, dropped: UInt64) { state.withLock { ($0.received, $0.dropped) } }
+    public var counters: (received: UInt64, dropped: UInt64) { state.withLockedValue { ($0.received, $0.dropped) } }
 
     /// Packets waiting.
-    public var count: Int { state.withLock { $0.packets.count } }
+    public var count: Int { state.withLockedValue { $0.packets.count } }
 
     /// Called (outside the lock) after each packet is queued; used for on_recv callbacks.
-    public func setArrivalHandler(_ h: (@Sendable () -> Void)?) { state.withLock { $0.arrival = h } }
+    public func setArrivalHandler(_ h: (@Sendable () -> Void)?) { state.withLockedValue { $0.arrival = h } }
 
     func push(_ p: ReceivedPacket) {
-        let (waiter, arrival): (Waiter?, (@Sendable () -> Void)?) = state.withLock { s in
+        let (waiter, arrival): (Waiter?, (@Sendable () -> Void)?) = state.withLockedValue { s in
             s.received += 1
             if let w = s.waiters.popFirst() { return (w, nil) }
             if s.packets.count >= s.capacity {
@@ -64,15 +64,15 @@ public final class PacketQueue: Sendable {
     }
 
     /// The next packet without waiting, if any.
-    public func tryNext() -> ReceivedPacket? { state.withLock { $0.packets.popFirst() } }
+    public func tryNext() -> ReceivedPacket? { state.withLockedValue { $0.packets.popFirst() } }
 
     /// Whether a packet is waiting (the seed's `poll()`).
-    public var isEmpty: Bool { state.withLock { $0.packets.isEmpty } }
+    public var isEmpty: Bool { state.withLockedValue { $0.packets.isEmpty } }
 
     /// Discards every waiting packet; returns how many.
     @discardableResult
     public func clear() -> Int {
-        state.withLock { s in
+        state.withLockedValue { s in
             let n = s.packets.count
             s.packets.removeAll()
             return n
@@ -84,13 +84,13 @@ public final class PacketQueue: Sendable {
     public func next(timeout: TimeAmount?) async throws -> ReceivedPacket? {
         if let p = tryNext() { return p }
         if let t = timeout, t <= .zero { return nil }
-        let id: UInt64 = state.withLock { s in
+        let id: UInt64 = state.withLockedValue { s in
             s.nextWaiter &+= 1
             return s.nextWaiter
         }
         let wake: Wake = await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Wake, Never>) in
-                let immediate: Wake? = state.withLock { s in
+                let immediate: Wake? = state.withLockedValue { s in
                     if let p = s.packets.popFirst() { return .packet(p) }
                     if Task.isCancelled { return .cancelled }
                     s.waiters.append(Waiter(id: id, continuation: c, timer: nil))
@@ -102,7 +102,7 @@ public final class PacketQueue: Sendable {
                 }
                 if let t = timeout {
                     let timer = eventLoop.scheduleTask(in: t) { self.finishWaiter(id, with: .timeout) }
-                    let stillWaiting = state.withLock { s in
+                    let stillWaiting = state.withLockedValue { s in
                         guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return false }
                         s.waiters[i].timer = timer
                         return true
@@ -121,7 +121,7 @@ public final class PacketQueue: Sendable {
     }
 
     private func finishWaiter(_ id: UInt64, with wake: Wake) {
-        let w: Waiter? = state.withLock { s in
+        let w: Waiter? = state.withLockedValue { s in
             guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
             return s.waiters.remove(at: i)
         }
@@ -135,7 +135,7 @@ public final class PacketQueue: Sendable {
 final class CountingStream<Element: Sendable>: Sendable {
     let stream: AsyncStream<Element>
     private let continuation: AsyncStream<Element>.Continuation
-    private let dropped = Mutex<UInt64>(0)
+    private let dropped = NIOLockedValueBox<UInt64>(0)
 
     init(limit: Int) {
         (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .bufferingNewest(limit))
@@ -143,11 +143,11 @@ final class CountingStream<Element: Sendable>: Sendable {
 
     func yield(_ e: Element) {
         switch continuation.yield(e) {
-        case .dropped: dropped.withLock { $0 += 1 }
+        case .dropped: dropped.withLockedValue { $0 += 1 }
         default: break
         }
     }
 
-    var droppedCount: UInt64 { dropped.withLock { $0 } }
+    var droppedCount: UInt64 { dropped.withLockedValue { $0 } }
     func finish() { continuation.finish() }
 }

@@ -183,7 +183,7 @@ public enum DeviceEvent: Sendable {
 /// Counters kept on the host: link-level drops (section 10) and everything a bounded
 /// buffer had to drop, so that nothing is lost silently.
 public struct HostCounters: Sendable, Hashable {
-    public var link = LinkCountersSnapshot()
+    public var link = LinkCounters()
     public var packetsReceived: UInt64 = 0
     /// Packets dropped because the host receive queue was full.
     public var packetsDropped: UInt64 = 0
@@ -198,31 +198,6 @@ public struct HostCounters: Sendable, Hashable {
     public var retransmissions: UInt64 = 0
     public var reboots: UInt64 = 0
     public var reconnects: UInt64 = 0
-}
-
-/// Host → device link drops by reason.
-public struct LinkCountersSnapshot: Sendable, Hashable {
-    public var frames: UInt64 = 0
-    public var badCRC: UInt64 = 0
-    public var badCOBS: UInt64 = 0
-    public var oversize: UInt64 = 0
-    public var truncated: UInt64 = 0
-    public var badVersion: UInt64 = 0
-    public var badKind: UInt64 = 0
-    public var badBody: UInt64 = 0
-    public var dropped: UInt64 { badCRC + badCOBS + oversize + truncated + badVersion + badKind + badBody }
-
-    mutating func count(_ e: WireError) {
-        switch e {
-        case .badCRC: badCRC += 1
-        case .badCOBS: badCOBS += 1
-        case .oversize: oversize += 1
-        case .truncated: truncated += 1
-        case .badVersion: badVersion += 1
-        case .badKind: badKind += 1
-        case .badBody, .unknownCode, .noSpace: badBody += 1
-        }
-    }
 }
 
 /// STATS outputs (section 10), in table order.

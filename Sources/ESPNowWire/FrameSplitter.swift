@@ -8,11 +8,14 @@ public struct LinkCounters: Sendable, Hashable {
     public var truncated: UInt64 = 0
     public var badVersion: UInt64 = 0
     public var badKind: UInt64 = 0
+    /// Frames whose body matched no layout (counted by a reader that decodes bodies;
+    /// the splitter itself only checks framing).
+    public var badBody: UInt64 = 0
 
     public init() {}
 
     /// All drops together.
-    public var dropped: UInt64 { badCRC + badCOBS + oversize + truncated + badVersion + badKind }
+    public var dropped: UInt64 { badCRC + badCOBS + oversize + truncated + badVersion + badKind + badBody }
 
     /// Counts one drop of the given reason.
     public mutating func count(_ e: WireError) {
@@ -23,7 +26,7 @@ public struct LinkCounters: Sendable, Hashable {
         case .truncated: truncated += 1
         case .badVersion: badVersion += 1
         case .badKind: badKind += 1
-        case .badBody, .unknownCode, .noSpace: break
+        case .badBody, .unknownCode, .noSpace: badBody += 1
         }
     }
 }

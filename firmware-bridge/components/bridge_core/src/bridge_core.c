@@ -404,6 +404,8 @@ static void report_drops(void)
 
 void br_core_poll(void)
 {
+    /* Statuses the Wi-Fi task could not queue are reported with the dropped events. */
+    br_state.counters[BR_STAT_EVENTS_DROPPED] += atomic_exchange(&br_state.status_lost, 0);
     txq_flush();
     report_drops();
     drain_statuses();
@@ -467,20 +469,4 @@ void br_core_clear_stats(void)
     atomic_store(&br_state.rx_dropped, 0);
     atomic_store(&br_state.log_dropped, 0);
     memset(br_state.drop_reported, 0, sizeof br_state.drop_reported);
-}
-
-void br_core_clear_rx(void)
-{
-    /* Only from the core task; the producer may race, so drain record by record. */
-    uint16_t len;
-    while (br_ring_peek(&s_rx_ring, &len) != NULL) {
-        atomic_fetch_sub(&br_state.rx_used, (((uint32_t)(len - RX_META)) + 7u + 3u) & ~3u);
-        br_ring_release(&s_rx_ring);
-    }
-}
-
-uint32_t br_core_status_backlog(void)
-{
-    uint16_t len;
-    return br_ring_peek(&s_status_ring, &len) != NULL;
 }

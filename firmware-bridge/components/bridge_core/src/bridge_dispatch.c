@@ -12,7 +12,6 @@
 #define BAUD_REVERT_US 2000000u
 
 static struct {
-    bool espnow_inited;
     bool wifi_started;      /* IDF has no getter: the core started it, so it knows */
     bool sta_connect_requested;
     uint16_t last_disconnect_reason;
@@ -211,11 +210,9 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
     case BR_CMD_ESPNOW_INIT:
         e = esp_now_init();
         if (e == ESP_OK) e = br_core_register_callbacks();
-        if (e == ESP_OK) s.espnow_inited = true;
         break;
     case BR_CMD_ESPNOW_DEINIT:
         e = esp_now_deinit();
-        if (e == ESP_OK) s.espnow_inited = false;
         break;
     case BR_CMD_ESPNOW_GET_VERSION: {
         uint32_t ver = 0;

@@ -25,8 +25,6 @@ void br_sends_init(void)
     s_statuses_owed = 0;
 }
 
-uint32_t br_sends_in_flight(void) { return s_statuses_owed; }
-
 bool br_sends_begin(uint16_t req_id, const uint8_t *mac, uint8_t count, bool sync, br_pending_resp_t *slot)
 {
     if (s_count == BR_SEND_SLOTS || s_statuses_owed + count > BR_SEND_SLOTS) return false;
@@ -55,7 +53,6 @@ bool br_sends_on_status(const uint8_t *mac, uint8_t status)
     while (i < s_count && !(s_sends[i].remaining > 0 && (s_sends[i].any_dest || memcmp(s_sends[i].mac, mac, 6) == 0))) i++;
     if (i == s_count) {
         /* A status for no tracked send (radio bug): count it, never hide it. */
-        atomic_fetch_add(&br_state.status_lost, 1);
         br_state.counters[BR_STAT_EVENTS_DROPPED]++;
         return true;
     }

@@ -62,7 +62,6 @@ esp_err_t br_core_register_callbacks(void);
 const br_identity_t *br_core_identity(void);
 const br_port_t *br_core_port(void);
 void br_core_clear_stats(void);
-void br_core_clear_rx(void);
 
 /* Send tracking (bridge_sends.c). */
 void br_sends_init(void);
@@ -70,7 +69,6 @@ void br_sends_init(void);
 bool br_sends_begin(uint16_t req_id, const uint8_t *mac, uint8_t count, bool sync, br_pending_resp_t *slot);
 /* One status from the radio; false if its event does not fit in the link queue yet. */
 bool br_sends_on_status(const uint8_t *mac, uint8_t status);
-uint32_t br_sends_in_flight(void);
 /* Undoes the last br_sends_begin (esp_now_send refused the packet). */
 void br_sends_cancel_last(void);
 

@@ -73,6 +73,10 @@ struct CLIError: Error, CustomStringConvertible {
             return CLIError(.device, "the link to \(p) was closed")
         case .unsupportedBaudRate(let b):
             return CLIError(.usage, "baud rate \(b) is not supported by this serial port; pick another with --baud")
+        case .foreignReader(let p, let who?):
+            return CLIError(.device, "another program is reading \(p) (\(who)) — close it and retry")
+        case .foreignReader(let p, nil):
+            return CLIError(.device, "another program is reading \(p) — close it and retry")
         }
     }
 

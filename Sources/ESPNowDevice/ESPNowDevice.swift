@@ -177,6 +177,7 @@ public final class ESPNowDevice: Sendable {
         }
         reconnect?.cancel()
         for c in failed { c.resume(throwing: ESPNowError.closed) }
+        packetQueue.finish(.closed)
         await link?.close()
         statusStream.finish()
         logStream.finish()
@@ -244,8 +245,8 @@ public final class ESPNowDevice: Sendable {
 
     private func linkClosed(_ err: SerialError, generation: UInt64) {
         let unplugged = if case .unplugged = err { true } else { false }
-        let (failed, reconnect, path) = state.withLockedValue { s -> ([CheckedContinuation<Response, any Error>], Bool, String) in
-            guard s.linkGen == generation, s.phase != .closed else { return ([], false, s.path) }
+        let outcome = state.withLockedValue { s -> ([CheckedContinuation<Response, any Error>], Bool, String)? in
+            guard s.linkGen == generation, s.phase != .closed else { return nil }
             s.link = nil
             s.phase = .disconnected
             // A link opened by the running loop that dies again is that loop's business.
@@ -253,11 +254,26 @@ public final class ESPNowDevice: Sendable {
             if start { s.reconnecting = true }
             return (Self.drainAll(&s), start, s.path)
         }
-        guard unplugged else { return }
+        guard let (failed, reconnect, path) = outcome else { return }
+        guard unplugged else {
+            // Closed under us for a reason of its own (another program reading the port):
+            // nothing more will come through this link, and reopening would meet the same.
+            let error: ESPNowError = if case .closed = err { .closed } else { .serial(err) }
+            for c in failed { c.resume(throwing: error) }
+            if case .closed = err { return }
+            logger.error("link ended", metadata: ["port": "\(path)", "reason": "\(err)"])
+            endForGood(error)
+            return
+        }
         for c in failed { c.resume(throwing: ESPNowError.unplugged(path: path)) }
         logger.warning("link lost", metadata: ["port": "\(path)", "failed_calls": "\(failed.count)"])
         eventStream.yield(.unplugged(path: path, failedCalls: failed.count))
-        guard reconnect else { return }
+        guard reconnect else {
+            // No reconnection is coming (off, or the loop that opened this link gives up
+            // on it and tries again): without one, nothing will ever arrive again.
+            if !options.autoReconnect { endForGood(.unplugged(path: path)) }
+            return
+        }
         let task = Task { await self.reconnectLoop() }
         let closed = state.withLockedValue { s -> Bool in
             guard s.phase != .closed else { return true }
@@ -265,6 +281,14 @@ public final class ESPNowDevice: Sendable {
             return false
         }
         if closed { task.cancel() }
+    }
+
+    /// The link is gone and will not come back: waiting readers and event consumers end.
+    private func endForGood(_ error: ESPNowError) {
+        packetQueue.finish(error)
+        statusStream.finish()
+        logStream.finish()
+        eventStream.finish()
     }
 
     private func reconnectLoop() async {
@@ -633,7 +657,9 @@ public final class ESPNowDevice: Sendable {
 }
 
 /// Received packets as an `AsyncSequence`; each `next()` is cancellation-safe (see
-/// ``PacketQueue``). Ends only when the task is cancelled.
+/// ``PacketQueue``). Throws `CancellationError` when the task is cancelled, and
+/// ``ESPNowError/closed`` or ``ESPNowError/unplugged(path:)`` once the link is gone for good
+/// (after the packets still queued).
 public struct PacketSequence: AsyncSequence, Sendable {
     public typealias Element = ReceivedPacket
     let queue: PacketQueue

@@ -5,11 +5,14 @@ import NIOConcurrencyHelpers
 /// The host-side receive queue: bounded, counts what it drops, and hands a packet to a
 /// waiting reader under the same lock that a cancellation takes, so a packet is either
 /// returned to its reader or still in the queue — never lost between the two.
+/// Once the link is gone for good (closed, or unplugged with no reconnection coming) the
+/// queue is finished: readers get the packets still queued, then the error.
 public final class PacketQueue: Sendable {
     enum Wake {
         case packet(ReceivedPacket)
         case timeout
         case cancelled
+        case ended(ESPNowError)
     }
 
     struct Waiter {
@@ -26,6 +29,7 @@ public final class PacketQueue: Sendable {
         var received: UInt64 = 0
         var dropped: UInt64 = 0
         var arrival: (@Sendable () -> Void)?
+        var ended: ESPNowError?
     }
 
     private let state: NIOLockedValueBox<State>
@@ -63,6 +67,24 @@ public final class PacketQueue: Sendable {
         arrival?()
     }
 
+    /// Why the queue ended (nil while packets may still come).
+    public var endedBy: ESPNowError? { state.withLockedValue { $0.ended } }
+
+    /// No packet will come any more: every waiting reader, and every later one once the
+    /// queue is empty, gets `error`. The first call wins.
+    func finish(_ error: ESPNowError) {
+        let waiters: Deque<Waiter> = state.withLockedValue { s in
+            guard s.ended == nil else { return [] }
+            s.ended = error
+            defer { s.waiters.removeAll() }
+            return s.waiters
+        }
+        for w in waiters {
+            w.timer?.cancel()
+            w.continuation.resume(returning: .ended(error))
+        }
+    }
+
     /// The next packet without waiting, if any.
     public func tryNext() -> ReceivedPacket? { state.withLockedValue { $0.packets.popFirst() } }
 
@@ -80,9 +102,12 @@ public final class PacketQueue: Sendable {
     }
 
     /// Waits up to `timeout` (nil: forever) for a packet; nil on timeout. Throws
-    /// `CancellationError` only when no packet was handed over.
+    /// `CancellationError` only when no packet was handed over, and the ``ESPNowError``
+    /// that ended the queue (`.closed`, `.unplugged`) once it is empty and ended.
     public func next(timeout: TimeAmount?) async throws -> ReceivedPacket? {
-        if let p = tryNext() { return p }
+        let (first, ended) = state.withLockedValue { s in (s.packets.popFirst(), s.ended) }
+        if let p = first { return p }
+        if let e = ended { throw e }
         if let t = timeout, t <= .zero { return nil }
         let id: UInt64 = state.withLockedValue { s in
             s.nextWaiter &+= 1
@@ -92,6 +117,7 @@ public final class PacketQueue: Sendable {
             await withCheckedContinuation { (c: CheckedContinuation<Wake, Never>) in
                 let immediate: Wake? = state.withLockedValue { s in
                     if let p = s.packets.popFirst() { return .packet(p) }
+                    if let e = s.ended { return .ended(e) }
                     if Task.isCancelled { return .cancelled }
                     s.waiters.append(Waiter(id: id, continuation: c, timer: nil))
                     return nil
@@ -117,6 +143,7 @@ public final class PacketQueue: Sendable {
         case .packet(let p): return p
         case .timeout: return nil
         case .cancelled: throw CancellationError()
+        case .ended(let e): throw e
         }
     }
 

@@ -39,6 +39,8 @@ enum PosixSerialPort {
                     throw SerialError.configurationFailed(path: path, step: "flock", errno: e)
                 }
                 _ = ioctl(fd, TIOCEXCL, 0)
+                // Programs that take no lock (cat, root terminal programs) would steal bytes.
+                if let who = PortUsers.foreignReaders(of: fd).first { throw SerialError.foreignReader(path: path, reader: who) }
             }
             try configureRaw(fd: fd, path: path, baud: options.baudRate)
             let modem = setModemLines(fd: fd, dtr: options.dtr, rts: options.rts)

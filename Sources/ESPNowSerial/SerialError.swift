@@ -13,6 +13,9 @@ public enum SerialError: Error, Sendable, Hashable, CustomStringConvertible {
     case closed(path: String)
     /// The requested baud rate is not usable.
     case unsupportedBaudRate(Int)
+    /// Another program reads the port (found at open, or when it took bytes mid-run);
+    /// `reader` is nil when `/proc` does not say who.
+    case foreignReader(path: String, reader: PortUsers.Reader?)
 
     public var description: String {
         switch self {
@@ -22,6 +25,8 @@ public enum SerialError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unplugged(let p): "device unplugged: \(p)"
         case .closed(let p): "link closed: \(p)"
         case .unsupportedBaudRate(let b): "unsupported baud rate \(b)"
+        case .foreignReader(let p, let r?): "another program is reading \(p) (\(r)): close it"
+        case .foreignReader(let p, nil): "another program is reading \(p): close it"
         }
     }
 }

@@ -11,7 +11,8 @@ import Glibc
 /// the pipeline `FrameDecoderHandler → LinkInboundBridge` inbound and
 /// `FrameEncoderHandler` outbound. Frames and drops go to `onInbound` on the event loop;
 /// `onClose` is called once when the link ends (`.unplugged` for EIO/HUP, `.closed` when
-/// this process closed it).
+/// this process closed it, `.foreignReader` when another program reads the port). The tty
+/// is read by a ``ReadPump`` thread; the channel writes it directly.
 public final class SerialLink: Sendable {
     public let path: String
     public let options: SerialOptions
@@ -20,12 +21,14 @@ public final class SerialLink: Sendable {
     private let channel: any Channel
     private let fd: Int32
     private let closing: NIOLockedValueBox<Bool>
+    private let pumpExited: EventLoopFuture<Void>
 
     public var eventLoop: any EventLoop { channel.eventLoop }
     public var allocator: ByteBufferAllocator { channel.allocator }
 
     private init(path: String, options: SerialOptions, hasModemLines: Bool, channel: any Channel, fd: Int32,
-                 closing: NIOLockedValueBox<Bool>) {
+                 closing: NIOLockedValueBox<Bool>, pumpExited: EventLoopFuture<Void>) {
+        self.pumpExited = pumpExited
         self.path = path
         self.options = options
         self.hasModemLines = hasModemLines
@@ -41,6 +44,14 @@ public final class SerialLink: Sendable {
                             onClose: @escaping @Sendable (SerialError) -> Void) async throws -> SerialLink {
         let (fd, modem) = try PosixSerialPort.open(path: path, options: options)
         let closing = NIOLockedValueBox(false)
+        let failure = NIOLockedValueBox<SerialError?>(nil)
+        let pump: ReadPump
+        do {
+            pump = try ReadPump(tty: fd, path: path, failure: failure, eventLoop: group.next())
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
         let channel: any Channel
         do {
             channel = try await NIOPipeBootstrap(group: group)
@@ -50,17 +61,21 @@ public final class SerialLink: Sendable {
                         try ch.pipeline.syncOperations.addHandlers([
                             FrameDecoderHandler(),
                             FrameEncoderHandler(),
-                            LinkInboundBridge(path: path, closing: closing, onInbound: onInbound, onClose: onClose),
+                            LinkInboundBridge(path: path, closing: closing, failure: failure, onInbound: onInbound,
+                                              onClose: onClose),
                         ])
                     }
                 }
-                .takingOwnershipOfDescriptor(inputOutput: fd)
+                .takingOwnershipOfDescriptors(input: pump.channelFD, output: fd)
                 .get()
         } catch {
+            pump.discard()
             Glibc.close(fd)
             throw error
         }
-        return SerialLink(path: path, options: options, hasModemLines: modem, channel: channel, fd: fd, closing: closing)
+        pump.start()
+        return SerialLink(path: path, options: options, hasModemLines: modem, channel: channel, fd: fd, closing: closing,
+                          pumpExited: pump.exited.futureResult)
     }
 
     /// Queues `message` and flushes. Errors after a close are reported through `onClose`.
@@ -73,10 +88,12 @@ public final class SerialLink: Sendable {
         channel.writeAndFlush(LinkOutbound.encoded(channel.allocator.buffer(bytes: bytes)), promise: nil)
     }
 
-    /// Closes the port (idempotent). `onClose` gets `.closed`.
+    /// Closes the port (idempotent). `onClose` gets `.closed`. Returns once the port is
+    /// free for the next opener.
     public func close() async {
         closing.withLockedValue { $0 = true }
         try? await channel.close()
+        try? await pumpExited.get()
     }
 
     /// Pulses the lines the way the ESP32 auto-reset circuit and USB-Serial-JTAG expect
@@ -105,14 +122,16 @@ final class LinkInboundBridge: ChannelInboundHandler {
 
     private let path: String
     private let closing: NIOLockedValueBox<Bool>
+    private let failure: NIOLockedValueBox<SerialError?>
     private let onInbound: @Sendable (LinkInbound) -> Void
     private let onClose: @Sendable (SerialError) -> Void
     private var reported = false
 
-    init(path: String, closing: NIOLockedValueBox<Bool>, onInbound: @escaping @Sendable (LinkInbound) -> Void,
-         onClose: @escaping @Sendable (SerialError) -> Void) {
+    init(path: String, closing: NIOLockedValueBox<Bool>, failure: NIOLockedValueBox<SerialError?>,
+         onInbound: @escaping @Sendable (LinkInbound) -> Void, onClose: @escaping @Sendable (SerialError) -> Void) {
         self.path = path
         self.closing = closing
+        self.failure = failure
         self.onInbound = onInbound
         self.onClose = onClose
     }
@@ -136,7 +155,8 @@ final class LinkInboundBridge: ChannelInboundHandler {
         if !reported {
             reported = true
             let byUs = closing.withLockedValue { $0 }
-            onClose(byUs ? .closed(path: path) : .unplugged(path: path))
+            // The reader thread says why it stopped when it was not just the device going away.
+            onClose(byUs ? .closed(path: path) : failure.withLockedValue { $0 } ?? .unplugged(path: path))
         }
         context.fireChannelInactive()
     }

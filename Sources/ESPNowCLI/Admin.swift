@@ -89,13 +89,37 @@ struct Peers: AsyncParsableCommand {
     }
 
     struct Mod: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change a registered peer (esp_now_mod_peer).")
-        @OptionGroup var peer: PeerOptions
+        static let configuration = CommandConfiguration(
+            abstract: "Change a registered peer (esp_now_mod_peer): only the fields given change.")
+        @Argument(help: ArgumentHelp("Peer MAC.", valueName: "MAC"))
+        var mac: MACArg
+        @Option(help: ArgumentHelp("Channel (0: the dongle's current channel).", valueName: "N"))
+        var channel: UInt8?
+        @Option(help: ArgumentHelp("Interface: sta or ap.", valueName: "IF"))
+        var ifidx: String?
+        @Flag(inversion: .prefixedNo, help: "Encrypt traffic with this peer (needs a key: --lmk, or the one it has).")
+        var encrypt: Bool?
+        @Option(help: ArgumentHelp("Local master key, 32 hex digits.", valueName: "HEX"))
+        var lmk: String?
         @OptionGroup var connection: ConnectionOptions
+
+        func validate() throws {
+            if let i = ifidx, i != "sta" && i != "ap" { throw ValidationError("--ifidx must be sta or ap") }
+            if let c = channel, c > 14 { throw ValidationError("--channel must be 0...14") }
+            if channel == nil && ifidx == nil && encrypt == nil && lmk == nil {
+                throw ValidationError("nothing to change: give --channel, --ifidx, --encrypt/--no-encrypt or --lmk")
+            }
+        }
+
         func run() async throws {
-            let info = try peer.info()
-            let json = connection.json
+            let key = try lmk.map { try parseKey($0, what: "--lmk") }
+            let (mac, channel, ifidx, encrypt, json) = (mac.mac, channel, ifidx, encrypt, connection.json)
             try await Session.run(connection) { s in
+                var info = try await s.device.espNowGetPeer(mac)
+                if let c = channel { info.channel = c }
+                if let i = ifidx { info.ifidx = i == "ap" ? .ap : .sta }
+                if let k = key { info.lmk = k }
+                if let e = encrypt { info.encrypt = e }
                 try await s.device.espNowModPeer(info)
                 if json { Out.json(.object([("modified", Peers.json(info))])) } else { Out.line("modified peer \(info.peerAddr)") }
             }

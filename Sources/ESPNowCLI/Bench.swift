@@ -51,7 +51,9 @@ struct Bench: AsyncParsableCommand {
         let showBar = !json && Out.stderrIsTerminal
         var target = MACAddress.broadcast
         var elapsed = 0.0
-        (target, elapsed) = try await Session.run(connection) { s -> (MACAddress, Double) in
+        var outcome = Interrupt.Outcome()
+        var drops: (device: UInt64, host: UInt64) = (0, 0)
+        (target, elapsed, outcome, drops) = try await Session.run(connection) { s -> (MACAddress, Double, Interrupt.Outcome, (device: UInt64, host: UInt64)) in
             let d = s.device
             let peer = given ?? s.echoNode ?? .broadcast
             guard size <= d.info.maxPayload else {
@@ -68,8 +70,11 @@ struct Bench: AsyncParsableCommand {
             let start = now()
             let end = start + duration
             let claimed = Locked(0)
+            s.watch()
+            let dropsBefore = s.drops
+            let outcome: Interrupt.Outcome
             do {
-                try await Interrupt.loop {
+                outcome = try await Interrupt.loopUntilLost(port: s.port) {
                     try await withThrowingTaskGroup(of: Void.self) { g in
                         for _ in 0..<workers {
                             g.addTask {
@@ -132,10 +137,12 @@ struct Bench: AsyncParsableCommand {
             if showBar { Out.clearStatus() }
             let el = now() - start
             await undoPeer(d, change)
-            return (peer, el)
+            let after = s.drops
+            return (peer, el, outcome, (after.device - dropsBefore.device, after.host - dropsBefore.host))
         }
         let t = tally.value
-        report(t, target: target, elapsed: elapsed, json: json)
+        report(t, target: target, elapsed: elapsed, drops: drops, json: json)
+        if let lost = outcome.lost { throw lost }
         if t.ok == 0 {
             throw CLIError(.espnow, "no packet to \(target) was delivered" + (t.lastError.map { " (\($0))" } ?? ""))
         }
@@ -147,7 +154,9 @@ struct Bench: AsyncParsableCommand {
         return "[" + String(repeating: "#", count: n) + String(repeating: ".", count: width - n) + "]"
     }
 
-    func report(_ t: Tally, target: MACAddress, elapsed: Double, json: Bool) {
+    func report(_ t: Tally, target: MACAddress, elapsed: Double, drops: (device: UInt64, host: UInt64), json: Bool) {
+        // Sends cut short by Ctrl-C or a lost dongle have no status: counted, so the line adds up.
+        let unfinished = t.sent - t.ok - t.failed - t.errors
         let h = t.histogram
         let pps = Double(t.ok) / max(elapsed, 1e-6)
         let kbps = Double(t.bytes) * 8 / 1000 / max(elapsed, 1e-6)
@@ -158,15 +167,18 @@ struct Bench: AsyncParsableCommand {
             for (n, p) in pcts { lat.append(("\(n)_ms", .double(ms(h.totalCount > 0 ? h.valueAtPercentile(p) : 0)))) }
             lat.append(("max_ms", .double(ms(h.totalCount > 0 ? h.max : 0))))
             Out.json(.object([
+                ("event", .string("summary")),
                 ("peer", .string(target.description)), ("size", .int(size)), ("seconds", .double(elapsed)),
                 ("sent", .int(t.sent)), ("delivered", .int(t.ok)), ("failed", .int(t.failed)), ("queue_full", .int(t.errors)),
+                ("unfinished", .int(unfinished)), ("dropped_device", .int(drops.device)), ("dropped_host", .int(drops.host)),
                 ("packets_per_s", .double(pps)), ("kbit_per_s", .double(kbps)), ("latency", .object(lat)),
             ]))
             return
         }
         Out.line("")
-        Out.line(String(format: "%d sent, %d delivered, %d not acknowledged, %d refused (queue full) in %.2f s",
-                        t.sent, t.ok, t.failed, t.errors, elapsed))
+        Out.line(String(format: "%d sent, %d delivered, %d not acknowledged, %d refused (queue full), %d unfinished in %.2f s",
+                        t.sent, t.ok, t.failed, t.errors, unfinished, elapsed))
+        Out.line("dropped: \(drops.device) by the dongle, \(drops.host) by the host")
         Out.line(String(format: "throughput: %.0f packets/s, %.1f kbit/s of payload", pps, kbps))
         guard h.totalCount > 0 else { return }
         var rows = [["latency", "min", "mean"] + pcts.map(\.0) + ["max"]]

@@ -28,6 +28,9 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: .long, help: "Log the device client's activity to stderr.")
     var verbose = false
 
+    @Flag(name: .long, help: "If the dongle goes away, wait for it to come back (the same USB serial number when udev knows it, else the same path), restore its state and go on, saying so on stderr. Without it a lost dongle ends the command with exit 2.")
+    var reconnect = false
+
     func validate() throws {
         guard baud > 0 else { throw ValidationError("--baud must be positive") }
     }
@@ -116,9 +119,8 @@ final class Session: Sendable {
     static func run<T: Sendable>(path: String, air: SimAir?, follow: SerialDevice? = nil, _ options: ConnectionOptions,
                                  prepare: Bool = true, _ body: @Sendable (Session) async throws -> T) async throws -> T {
         var devOptions = DeviceOptions()
-        devOptions.autoReconnect = false
-        if let dongle = follow, let tracker = try? DongleTracker(device: dongle) {
-            devOptions.autoReconnect = true
+        devOptions.autoReconnect = options.reconnect
+        if options.reconnect, let dongle = follow ?? PortFinder.udevDevice(at: path), let tracker = try? DongleTracker(device: dongle) {
             devOptions.reconnectPath = tracker.reconnectPath
         }
         devOptions.serial.baudRate = options.baud
@@ -146,7 +148,66 @@ final class Session: Sendable {
 
     func close() async {
         await device.close()
+        await watcher.value?.value
         await air?.stop()
+    }
+
+    private let watcher = Locked<Task<Void, Never>?>(nil)
+
+    /// For long-running commands: says on stderr what happens to the dongle while the
+    /// command runs — every DROPPED report (at most one line a second, the counts added
+    /// up), and with --reconnect, the dongle going away and coming back. Call once.
+    func watch() {
+        let (d, json, port) = (device, json, port)
+        let t = Task {
+            var pending: [UInt8: UInt64] = [:]
+            var totals: [UInt8: UInt32] = [:]
+            var last = 0.0
+            func flush() {
+                for (what, n) in pending.sorted(by: { $0.key < $1.key }) where n > 0 {
+                    DropReport.line(what: what, count: n, total: totals[what] ?? 0, json: json)
+                }
+                pending = [:]
+                last = now()
+            }
+            for await e in d.events {
+                switch e {
+                case .dropped(let what, let count, let total):
+                    pending[what, default: 0] += UInt64(count)
+                    totals[what] = total
+                    if now() - last >= 1 { flush() }
+                case .unplugged(let p, _):
+                    flush()
+                    Out.err(json ? JSON.object([("event", .string("unplugged")), ("port", .string(p))]).text
+                            : "espnow: \(p) went away; waiting for it to come back (--reconnect)")
+                case .replugged(let info):
+                    Out.err(json ? JSON.object([("event", .string("replugged")), ("port", .string(d.path)),
+                                                ("boot_count", .int(info.bootCount))]).text
+                            : "espnow: the dongle is back on \(d.path); restoring its state")
+                case .restored(let steps, let failed):
+                    if json {
+                        Out.err(JSON.object([("event", .string("restored")), ("steps", .int(steps)),
+                                             ("failed", .array(failed.map { .string($0) }))]).text)
+                    } else {
+                        Out.err(failed.isEmpty ? "espnow: state restored (\(steps) steps); going on"
+                                : "espnow: state restored with \(failed.count) failed steps: \(failed.joined(separator: "; "))")
+                    }
+                default:
+                    break
+                }
+                if !pending.isEmpty, now() - last >= 1 { flush() }
+            }
+            flush()
+            _ = port
+        }
+        watcher.update { $0 = t }
+    }
+
+    /// Packets and reports this connection lost: the dongle's DROPPED reports and the
+    /// host queue's overflow.
+    var drops: (device: UInt64, host: UInt64) {
+        let c = device.hostCounters
+        return (c.deviceDropped.values.reduce(0, +), c.packetsDropped)
     }
 
     /// Wi-Fi STA active and ESP-NOW initialised (both idempotent).
@@ -186,8 +247,37 @@ final class Session: Sendable {
     }
 }
 
+/// A DROPPED report for humans (or as JSON on stderr).
+enum DropReport {
+    static func name(_ what: UInt8) -> String {
+        switch what {
+        case 1: "received packets (its receive buffer was full)"
+        case 2: "events (its link queue was full)"
+        case 3: "log lines"
+        default: "items of kind \(what)"
+        }
+    }
+
+    static func line(what: UInt8, count: UInt64, total: UInt32, json: Bool) {
+        if json {
+            Out.err(JSON.object([("event", .string("dropped")), ("what", .int(what)), ("count", .int(count)),
+                                 ("total", .int(total))]).text)
+        } else {
+            let hint = what == 1 ? "; raise --rxbuf or send less" : ""
+            Out.err("espnow: the dongle dropped \(count) \(name(what)) (total \(total) since boot)\(hint)")
+        }
+    }
+}
+
 /// Finding dongles: udev (ESPNowDiscovery) first, a /dev scan when udev is unavailable.
 enum PortFinder {
+    /// The udev description of the serial port at `path` (for following it by serial number).
+    static func udevDevice(at path: String) -> SerialDevice? {
+        guard let devices = try? SerialDiscovery.devices(matching: .all) else { return nil }
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return devices.first { $0.devnode == real || $0.byIDLink == path }
+    }
+
     struct Candidate: Sendable {
         var path: String
         var device: SerialDevice?
@@ -301,6 +391,37 @@ enum Interrupt {
         sources = srcs
     }
 
+    /// Ends the running loop as the first Ctrl-C would (a command without a loop ends by
+    /// itself; its later output is dropped).
+    static func stopQuietly() {
+        let task = current.withLock { c -> Task<Void, Never>? in
+            c.count += 1
+            return c.task
+        }
+        task?.cancel()
+    }
+
+    /// How a long loop ended.
+    struct Outcome: Sendable {
+        var interrupted = false
+        /// The dongle went away (or the link ended): the command prints its partial
+        /// summary, then fails with this (exit 2).
+        var lost: CLIError?
+    }
+
+    /// Like `loop`, but a lost dongle ends the loop the way Ctrl-C does, and is returned.
+    static func loopUntilLost(port: String, _ body: @escaping @Sendable () async throws -> Void) async throws -> Outcome {
+        let lost = Locked<CLIError?>(nil)
+        let interrupted = try await loop {
+            do {
+                try await body()
+            } catch let e as ESPNowError where e.isLinkLoss {
+                lost.update { $0 = CLIError.from(e, port: port) }
+            }
+        }
+        return Outcome(interrupted: interrupted, lost: lost.value)
+    }
+
     /// Runs `body` until it returns or the user interrupts; returns whether it was interrupted.
     /// Errors other than cancellation propagate.
     @discardableResult
@@ -326,4 +447,14 @@ func now() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+extension ESPNowError {
+    /// The dongle or the link is gone (as opposed to a command failing).
+    var isLinkLoss: Bool {
+        switch self {
+        case .unplugged, .closed, .serial: true
+        default: false
+        }
+    }
 }

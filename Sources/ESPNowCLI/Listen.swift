@@ -90,27 +90,42 @@ struct Listen: AsyncParsableCommand {
     @Flag(help: "Show sensor readings (docs/SIMULATOR.md) as raw payload instead of decoding them.")
     var raw = false
 
+    @Option(help: ArgumentHelp("The dongle's receive buffer in bytes (esp_now's rxbuf; packets that do not fit are dropped and reported).", valueName: "BYTES"))
+    var rxbuf: Int?
+
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
         if let c = count, c <= 0 { throw ValidationError("--count must be at least 1") }
         if let t = timeout, !(t > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+        if let r = rxbuf, !(1...Int(UInt32.max)).contains(r) { throw ValidationError("--rxbuf must be a positive number of bytes") }
     }
 
     func run() async throws {
         let writer = try pcap.map { try PcapWriter(path: $0) }
-        let (count, timeout, from, json, decode) = (count, timeout, from?.mac, connection.json, !raw)
+        let (count, timeout, from, json, decode, rxbuf) = (count, timeout, from?.mac, connection.json, !raw, rxbuf)
         let received = Locked(0)
         let timedOut = Locked(false)
-        let interrupted = try await Session.run(connection) { s -> Bool in
+        let drops = Locked<(device: UInt64, host: UInt64)>((0, 0))
+        let outcome = try await Session.run(connection) { s -> Interrupt.Outcome in
             let d = s.device
             let me = d.info
+            if let r = rxbuf {
+                let got = try await d.setRxbuf(r)
+                if got != r { Out.err("espnow: the dongle's receive buffer is \(got) bytes (asked for \(r))") }
+            }
             d.packetQueue.clear()
+            s.watch()
             // On stderr even with --json: scripts can wait for it before sending.
             Out.err("listening on \(s.port) (\(me.staMAC), channel \(try await d.wifiGetChannel().primary)); Ctrl-C stops")
             if !json { Out.line(PacketView.header()) }
             let deadline = timeout.map { now() + $0 }
-            return try await Interrupt.loop {
+            let before = s.drops
+            defer {
+                let after = s.drops
+                drops.update { $0 = (after.device - before.device, after.host - before.host) }
+            }
+            return try await Interrupt.loopUntilLost(port: s.port) {
                 while count.map({ received.value < $0 }) ?? true {
                     var wait: TimeAmount? = nil
                     if let dl = deadline {
@@ -140,10 +155,22 @@ struct Listen: AsyncParsableCommand {
         }
         writer?.close()
         let n = received.value
-        if !json {
-            Out.err("\(n) packet\(n == 1 ? "" : "s") received" + (writer.map { ", \($0.records) written to \($0.path)" } ?? ""))
+        let dr = drops.value
+        let ended = outcome.lost != nil ? "unplugged" : outcome.interrupted ? "interrupted"
+            : (count.map { n >= $0 } ?? false) ? "count" : "timeout"
+        if json {
+            var o: [(String, JSON)] = [("event", .string("summary")), ("received", .int(n)),
+                                       ("dropped_device", .int(dr.device)), ("dropped_host", .int(dr.host)),
+                                       ("ended", .string(ended))]
+            if let w = writer { o.append(("pcap_records", .int(w.records))) }
+            Out.json(.object(o))
+        } else {
+            Out.err("\(n) packet\(n == 1 ? "" : "s") received, \(dr.device) dropped by the dongle, \(dr.host) by the host"
+                    + (writer.map { ", \($0.records) written to \($0.path)" } ?? "")
+                    + (outcome.lost != nil ? " (ended early: the dongle went away)" : ""))
         }
-        if let c = count, n < c, timedOut.value, !interrupted {
+        if let lost = outcome.lost { throw lost }
+        if let c = count, n < c, timedOut.value, !outcome.interrupted {
             throw CLIError(.timeout, "\(n) of \(c) packets received within \(timeout ?? 0) s")
         }
     }

@@ -76,13 +76,31 @@ enum JSON: Sendable {
 enum Out {
     private static let lock = Mutex<Void>(())
 
-    static func line(_ s: String) { write(fd: STDOUT_FILENO, s + "\n") }
+    static func line(_ s: String) {
+        if isStdoutClosed { return }
+        write(fd: STDOUT_FILENO, s + "\n")
+    }
     static func json(_ v: JSON) { line(v.text) }
     static func err(_ s: String) { write(fd: STDERR_FILENO, s + "\n") }
 
     /// Progress text on a terminal: rewrites the current line of stderr.
     static func status(_ s: String) { write(fd: STDERR_FILENO, "\r\u{1B}[2K" + s) }
     static func clearStatus() { write(fd: STDERR_FILENO, "\r\u{1B}[2K") }
+
+    private static let stdoutClosed = Mutex(false)
+
+    /// stdout's reader is gone: later lines are dropped, and the running loop ends as on
+    /// Ctrl-C (outside a loop the command ends at once, exit 0).
+    private static func stdoutGone() {
+        let first = stdoutClosed.withLock { c -> Bool in
+            defer { c = true }
+            return !c
+        }
+        guard first else { return }
+        Interrupt.stopQuietly()
+    }
+
+    static var isStdoutClosed: Bool { stdoutClosed.withLock { $0 } }
 
     static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
@@ -97,7 +115,10 @@ enum Out {
                 }
                 if n < 0 {
                     if errno == EINTR { continue }
-                    return  // EPIPE etc.: the reader went away; nothing useful to do
+                    // The reader went away (`espnow listen | head -1`): end the way
+                    // tcpdump does, quietly, after the running loop has cleaned up.
+                    if errno == EPIPE && fd == STDOUT_FILENO { stdoutGone() }
+                    return
                 }
                 off += n
             }

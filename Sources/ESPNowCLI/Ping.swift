@@ -20,20 +20,22 @@ struct Ping: AsyncParsableCommand {
     @Option(name: [.short, .long], help: "Number of pings.")
     var count: Int = 5
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Milliseconds between pings.", valueName: "MS"))
-    var interval: Int = 1000
+    @Option(name: [.short, .long], help: ArgumentHelp("Seconds between pings (decimals allowed, e.g. 0.2).", valueName: "SECONDS"))
+    var interval: Double = 1
 
     @Option(name: [.short, .long], help: ArgumentHelp("Payload bytes (at least 8).", valueName: "BYTES"))
     var size: Int = 32
 
-    @Option(name: [.customShort("W"), .long], help: ArgumentHelp("Milliseconds to wait for each reply.", valueName: "MS"))
-    var wait: Int = 1000
+    @Option(name: [.customShort("W"), .long], help: ArgumentHelp("Seconds to wait for each reply (decimals allowed, e.g. 0.5).", valueName: "SECONDS"))
+    var wait: Double = 1
 
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
         guard count > 0 else { throw ValidationError("--count must be at least 1") }
-        guard interval >= 0, wait > 0 else { throw ValidationError("--interval must be ≥ 0 and --wait > 0") }
+        guard interval >= 0, interval.isFinite, wait > 0, wait.isFinite else {
+            throw ValidationError("--interval must be ≥ 0 seconds and --wait more than 0 seconds")
+        }
         guard size >= 8 else { throw ValidationError("--size must be at least 8 bytes") }
         if mac == nil && connection.port != "sim" { throw ValidationError("give the peer's MAC (only --port sim has a default)") }
     }
@@ -48,7 +50,7 @@ struct Ping: AsyncParsableCommand {
         let given = mac?.mac
         let tally = Locked(Tally())
         let t0 = now()
-        let target = try await Session.run(connection) { s -> MACAddress in
+        let (target, outcome, drops) = try await Session.run(connection) { s -> (MACAddress, Interrupt.Outcome, (device: UInt64, host: UInt64)) in
             let d = s.device
             guard let peer = given ?? s.echoNode else { throw CLIError(.usage, "give the peer's MAC") }
             guard size <= d.info.maxPayload else {
@@ -59,10 +61,13 @@ struct Ping: AsyncParsableCommand {
             if !json { Out.line("PING \(peer) from \(d.info.staMAC) on \(s.port): \(size) data bytes") }
             d.packetQueue.clear()
             let tag = UInt32.random(in: 0...UInt32.max)
+            s.watch()
+            let dropsBefore = s.drops
+            let outcome: Interrupt.Outcome
             do {
-                try await Interrupt.loop {
+                outcome = try await Interrupt.loopUntilLost(port: s.port) {
                     for seq in 1...count {
-                        if seq > 1 { try await Task.sleep(for: .milliseconds(interval)) }
+                        if seq > 1 { try await Task.sleep(for: .seconds(interval)) }
                         var payload = [UInt8](repeating: 0, count: size)
                         for i in 0..<4 { payload[i] = UInt8(truncatingIfNeeded: tag >> (8 * UInt32(i))) }
                         for i in 0..<4 { payload[4 + i] = UInt8(truncatingIfNeeded: UInt32(seq) >> (8 * UInt32(i))) }
@@ -77,7 +82,7 @@ struct Ping: AsyncParsableCommand {
                         }
                         tally.update { $0.acked += 1 }
                         // The echo: the same payload back from the peer.
-                        let deadline = start + Double(wait) / 1000
+                        let deadline = start + wait
                         var reply: ReceivedPacket?
                         while reply == nil {
                             let left = deadline - now()
@@ -102,7 +107,8 @@ struct Ping: AsyncParsableCommand {
                 throw error
             }
             await undoPeer(d, change)
-            return peer
+            let after = s.drops
+            return (peer, outcome, (after.device - dropsBefore.device, after.host - dropsBefore.host))
         }
         let t = tally.value
         let elapsed = now() - t0
@@ -112,10 +118,11 @@ struct Ping: AsyncParsableCommand {
         let mdev = t.rtts.isEmpty ? 0 : (t.rtts.map { ($0 - avg) * ($0 - avg) }.reduce(0, +) / Double(t.rtts.count)).squareRoot()
         if json {
             Out.json(.object([
-                ("summary", .bool(true)), ("peer", .string(target.description)), ("sent", .int(t.sent)),
+                ("event", .string("summary")), ("peer", .string(target.description)), ("sent", .int(t.sent)),
                 ("acked", .int(t.acked)), ("replies", .int(t.replies)), ("loss_percent", .double(loss)),
                 ("rtt_min_ms", .double(mn * 1000)), ("rtt_avg_ms", .double(avg * 1000)),
                 ("rtt_max_ms", .double(mx * 1000)), ("rtt_mdev_ms", .double(mdev * 1000)),
+                ("dropped_device", .int(drops.device)), ("dropped_host", .int(drops.host)),
             ]))
         } else {
             Out.line("")
@@ -125,7 +132,9 @@ struct Ping: AsyncParsableCommand {
             if !t.rtts.isEmpty {
                 Out.line(String(format: "rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms", mn * 1000, avg * 1000, mx * 1000, mdev * 1000))
             }
+            if drops.device + drops.host > 0 { Out.line("dropped: \(drops.device) by the dongle, \(drops.host) by the host") }
         }
+        if let lost = outcome.lost { throw lost }
         if t.replies == 0 && t.sent > 0 {
             if t.acked == 0 {
                 throw CLIError(.espnow, "no ping to \(target) was acknowledged (out of range, another channel, or powered off)")
@@ -149,7 +158,7 @@ struct Ping: AsyncParsableCommand {
         case "no ack":
             Out.line("seq=\(seq): not acknowledged by \(peer)")
         default:
-            Out.line("seq=\(seq): acknowledged in \(Fmt.ms(ack ?? 0)), no reply within \(wait) ms")
+            Out.line("seq=\(seq): acknowledged in \(Fmt.ms(ack ?? 0)), no reply within \(wait) s")
         }
     }
 }

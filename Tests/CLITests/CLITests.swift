@@ -25,7 +25,9 @@ import Testing
 
         let got = await listener.wait()
         #expect(got.status == 0, "\(got.stderr)")
-        let packets = try got.json()
+        let all = try got.json()
+        let packets = all.filter { $0["event"] == nil }
+        #expect(all.last?["event"] as? String == "summary" && all.last?["received"] as? Int == 3)
         #expect(packets.count == 3)
         #expect(packets.map { $0["payload_text"] as? String } == ["one", "two", "three"])
         #expect(packets.map { $0["payload_hex"] as? String } == ["6f6e65", "74776f", "7468726565"])
@@ -73,7 +75,7 @@ import Testing
         let hexSend = try await Harness.run(["send", "--port", tx.port, rx.mac, "fffe00", "--hex", "--sync"])
         #expect(hexSend.status == 0, "\(hexSend.stderr)")
         #expect(hexSend.stderr.contains("registered peer \(rx.mac)"))
-        let one = try await listener2.wait().json()
+        let one = try await listener2.wait().json().filter { $0["event"] == nil }
         #expect(one.count == 1)
         #expect(one.first?["payload_hex"] as? String == "fffe00")
         #expect(one.first?["payload_text"] == nil)
@@ -107,7 +109,7 @@ import Testing
         let air = try TestAir(dongles: 1, nodes: ["echo"])
         defer { air.stop() }
         let echo = try #require(air.nodes.first { $0.script == "echo" }).mac
-        let r = try await Harness.run(["ping", echo, "--port", air.dongles[0].port, "-c", "4", "-i", "20", "--json"])
+        let r = try await Harness.run(["ping", echo, "--port", air.dongles[0].port, "-c", "4", "-i", "0.02", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try r.json()
         let pings = lines.filter { $0["seq"] != nil }
@@ -118,13 +120,13 @@ import Testing
         #expect(summary["replies"] as? Int == 4)
 
         // Human output ends with a ping(8)-like summary.
-        let h = try await Harness.run(["ping", echo, "--port", air.dongles[0].port, "-c", "2", "-i", "20"])
+        let h = try await Harness.run(["ping", echo, "--port", air.dongles[0].port, "-c", "2", "-i", "0.02"])
         #expect(h.status == 0)
         #expect(h.stdout.contains("2 packets transmitted, 2 acknowledged, 2 received"))
         #expect(h.stdout.contains("rtt min/avg/max/mdev"))
 
         // Nobody at that address: not acknowledged, exit 3.
-        let none = try await Harness.run(["ping", "02:00:00:00:00:99", "--port", air.dongles[0].port, "-c", "2", "-i", "10", "-W", "100"])
+        let none = try await Harness.run(["ping", "02:00:00:00:00:99", "--port", air.dongles[0].port, "-c", "2", "-i", "0.01", "-W", "0.1"])
         #expect(none.status == 3)
     }
 

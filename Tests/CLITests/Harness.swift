@@ -41,7 +41,11 @@ enum Harness {
         let outURL: URL
         let errURL: URL
 
-        init(_ path: String, _ args: [String], stdin: String? = nil) throws {
+        convenience init(_ path: String, _ args: [String], stdin: String? = nil) throws {
+            try self.init(path, args, bytes: stdin.map { Data($0.utf8) })
+        }
+
+        init(_ path: String, _ args: [String], bytes stdin: Data?) throws {
             let tmp = FileManager.default.temporaryDirectory
             let tag = UUID().uuidString
             outURL = tmp.appendingPathComponent("espnow-test-\(tag).out")
@@ -56,7 +60,7 @@ enum Harness {
                 let p = Pipe()
                 process.standardInput = p
                 try process.run()
-                p.fileHandleForWriting.write(Data(s.utf8))
+                p.fileHandleForWriting.write(s)
                 try p.fileHandleForWriting.close()
             } else {
                 process.standardInput = FileHandle.nullDevice
@@ -95,6 +99,10 @@ enum Harness {
     static func run(_ args: [String], stdin: String? = nil) async throws -> Result {
         try await Running(espnow, args, stdin: stdin).wait()
     }
+
+    static func run(_ args: [String], bytes: Data) async throws -> Result {
+        try await Running(espnow, args, bytes: bytes).wait()
+    }
 }
 
 /// A simulated air started by the test itself (`espnow-sim` coordinator).
@@ -103,9 +111,22 @@ final class TestAir: @unchecked Sendable {
     var dongles: [(port: String, mac: String)] = []
     var nodes: [(script: String, mac: String)] = []
 
-    init(dongles n: Int, nodes: [String] = [], seed: Int = 3) throws {
+    /// With `controlled`, the coordinator has a control socket (``control(_:)``) and
+    /// stable `--link-dir` paths that survive a replug (``dongles`` then lists those).
+    let dir: String?
+
+    init(dongles n: Int, nodes: [String] = [], seed: Int = 3, controlled: Bool = false) throws {
         process.executableURL = URL(fileURLWithPath: Harness.sim)
-        process.arguments = ["--dongles", "\(n)", "--seed", "\(seed)"] + nodes.flatMap { ["--node", $0] }
+        var extra: [String] = []
+        if controlled {
+            let d = FileManager.default.temporaryDirectory.appendingPathComponent("espnow-cli-\(UUID().uuidString.prefix(8))").path
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            dir = d
+            extra = ["--link-dir", "\(d)/links", "--control", "\(d)/ctl"]
+        } else {
+            dir = nil
+        }
+        process.arguments = extra + ["--dongles", "\(n)", "--seed", "\(seed)"] + nodes.flatMap { ["--node", $0] }
         let out = Pipe()
         process.standardOutput = out
         process.standardInput = FileHandle.nullDevice
@@ -124,12 +145,44 @@ final class TestAir: @unchecked Sendable {
         }
         ready.sort { ($0["index"] as? Int ?? 0) < ($1["index"] as? Int ?? 0) }
         for o in ready {
-            if let p = o["port"] as? String { dongles.append((p, o["sta_mac"] as? String ?? "")) }
+            if var p = o["port"] as? String {
+                if let d = dir { p = "\(d)/links/dongle\(o["index"] as? Int ?? 0)" }
+                dongles.append((p, o["sta_mac"] as? String ?? ""))
+            }
             else { self.nodes.append((o["script"] as? String ?? "", o["sta_mac"] as? String ?? "")) }
         }
     }
 
     struct SimFailed: Error {}
+
+    /// One control-socket command (`unplug 0`, `replug 0`); returns the reply line.
+    @discardableResult
+    func control(_ command: String) throws -> String {
+        guard let d = dir else { throw SimFailed() }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SimFailed() }
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let path = Array("\(d)/ctl".utf8CString)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, c) in path.enumerated() where i < raw.count { raw[i] = UInt8(bitPattern: c) }
+        }
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard ok == 0 else { throw SimFailed() }
+        let line = Array((command + "\n").utf8)
+        guard write(fd, line, line.count) == line.count else { throw SimFailed() }
+        var reply: [UInt8] = []
+        var b = [UInt8](repeating: 0, count: 256)
+        while !reply.contains(UInt8(ascii: "\n")) {
+            let n = read(fd, &b, b.count)
+            guard n > 0 else { break }
+            reply += b.prefix(n)
+        }
+        return String(decoding: reply, as: UTF8.self)
+    }
 
     deinit { stop() }
 
@@ -138,5 +191,6 @@ final class TestAir: @unchecked Sendable {
             process.terminate()
             process.waitUntilExit()
         }
+        if let d = dir { try? FileManager.default.removeItem(atPath: d) }
     }
 }

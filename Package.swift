@@ -109,12 +109,13 @@ let package = Package(
             dependencies: [
                 "ESPNowWire", "ESPNowDevice",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Sources/ESPNow"
         ),
         .target(
             name: "ESPNowSimulator",
-            dependencies: ["ESPNowWire"],
+            dependencies: ["ESPNowWire", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             path: "Sources/ESPNowSimulator"
         ),
         .testTarget(
@@ -123,6 +124,7 @@ let package = Package(
                 "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/ESPNowHostTests"
         ),
@@ -136,7 +138,7 @@ let package = Package(
         ),
         .target(
             name: "ESPNowDiscovery",
-            dependencies: ["CUdev", "ESPNowWire"],
+            dependencies: ["CUdev", "ESPNowWire", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             path: "Sources/ESPNowDiscovery"
         ),
         // `auto` and reconnections that follow the physical dongle: the device client's
@@ -158,6 +160,7 @@ let package = Package(
             dependencies: [
                 "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -173,6 +176,7 @@ let package = Package(
             name: "host-bench",
             dependencies: [
                 "ESPNow", "ESPNowDevice", "ESPNowSimulator",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Sources/HostBench"

@@ -2,6 +2,7 @@
 import ESPNow
 import ESPNowSimulator
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 
 /// Two (or more) ESPNow objects on simulated dongles sharing one air.
@@ -220,7 +221,7 @@ struct SeedExampleTests {
 
 /// Collects values from callbacks and lets a test wait for a count.
 final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = NIOLock()
     private var items: [[UInt8]] = []
     func add(_ v: [UInt8]) { lock.withLock { items.append(v) } }
     var values: [[UInt8]] { lock.withLock { items } }

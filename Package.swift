@@ -27,6 +27,7 @@ let package = Package(
         .executable(name: "host-bench", targets: ["host-bench"]),
         .executable(name: "wire-demo", targets: ["wire-demo"]),
         .executable(name: "espnow", targets: ["espnow"]),
+        .executable(name: "soak", targets: ["soak"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -181,6 +182,19 @@ let package = Package(
             ],
             path: "Sources/HostBench"
         ),
+        // The soak (`make soak`): mixed traffic, serial bit errors, reboots and unplugs, with
+        // independent books; its short fixed-seed version runs in the Swift suite.
+        .target(
+            name: "SoakKit",
+            dependencies: [
+                "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Benchmarks/SoakKit"
+        ),
+        .executableTarget(name: "soak", dependencies: ["SoakKit"], path: "Benchmarks/Soak"),
+        .testTarget(name: "SoakTests", dependencies: ["SoakKit"], path: "Tests/SoakTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -15,10 +15,10 @@ static uint8_t s_storage[EVT_SLOTS * (EVT_LEN + 2u) + 2u];
 static br_ring_t s_ring;
 static _Atomic uint32_t s_lost;   /* events the full ring could not take */
 
+/* s_lost is not reset: an event lost before init is still reported by the first poll. */
 void br_wifi_events_init(void)
 {
     br_ring_init(&s_ring, s_storage, sizeof s_storage);
-    atomic_store(&s_lost, 0);
 }
 
 void br_core_wifi_event(uint8_t event, uint8_t channel, uint16_t reason)

@@ -66,8 +66,9 @@ check-vectors:
 $(FUZZ_DIR):
 	mkdir -p $(FUZZ_DIR)
 
-# Plain C tests of the firmware core and the ESP-IDF emulation, with ASan+UBSan; then the
-# core with ESP-IDF's deprecation marks on (esp_wifi_config_espnow_rate, 5.1-5.5) under -Werror.
+# Plain C tests of the firmware core and the ESP-IDF emulation, with ASan+UBSan; the core
+# with ESP-IDF's deprecation marks on (esp_wifi_config_espnow_rate, 5.1-5.5) under -Werror;
+# the chip's USB-Serial-JTAG link writer against a model of the driver.
 c-tests: $(FUZZ_DIR)
 	gcc $(CSTRICT) $(CSAN) -I$(CORE_INC) $(CODEC_SRCS) Tests/CCore/test_codec.c -o $(FUZZ_DIR)/test_codec
 	$(FUZZ_DIR)/test_codec
@@ -78,6 +79,9 @@ c-tests: $(FUZZ_DIR)
 	    -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) Tests/CCore/test_idf_compat.c -o $(FUZZ_DIR)/test_idf_compat
 	$(FUZZ_DIR)/test_idf_compat
 	gcc $(CSTRICT) -fsyntax-only -D_GNU_SOURCE -DESP_HOST_WARN_DEPRECATED -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS)
+	gcc $(CSTRICT) $(CSAN) -ITests/CCore/usj_stub -Ifirmware-bridge/main -I$(EMU_DIR)/include \
+	    firmware-bridge/main/link_transport.c Tests/CCore/test_link_usj.c -o $(FUZZ_DIR)/test_link_usj
+	$(FUZZ_DIR)/test_link_usj
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(EMU_DIR)/include $(EMU_SRCS) Tests/CHost/test_emulation.c \
 	    -o $(FUZZ_DIR)/test_emulation
 	$(FUZZ_DIR)/test_emulation

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "sdkconfig.h"
 #include "esp_err.h"
+#include "esp_bit_defs.h"
 
 #ifdef __cplusplus
 extern "C" {

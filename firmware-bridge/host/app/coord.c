@@ -81,6 +81,7 @@ typedef struct {
     FILE *fw_log;
     char fw_cbuf[4096];
     size_t fw_clen;
+    bq_t fw_q;                          /* instant mode: messages held while another node runs */
 } radio_t;
 
 typedef struct req {
@@ -561,6 +562,7 @@ static void process_gone(radio_t *r)
     r->pid = -1;
     r->started = false;
     r->active = 0;
+    r->fw_q.len = 0;
     forget_sender(r->idx);
 }
 
@@ -672,7 +674,7 @@ static uint64_t s_vt = 1, s_t0;
 static bool s_quiet;
 static char s_fw_tmp[256];
 
-static bool fw(const radio_t *r) { return r->cfg->kind == RADIO_FIRMWARE; }
+static bool fw(const radio_t *r) { return r->cfg && r->cfg->kind == RADIO_FIRMWARE; }
 
 static uint64_t vt_now(void)
 {
@@ -683,11 +685,55 @@ static uint64_t vt_now(void)
     return s_vt;
 }
 
-static bool fw_send_raw(radio_t *r, const uint8_t *b, size_t n)
+static bool fw_send_now(radio_t *r, const uint8_t *b, size_t n)
 {
     if (r->med_fd < 0 || send(r->med_fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) return false;
     r->fw_sent++;
     return true;
+}
+
+static bool fw_blocked(const radio_t *r);
+
+static bool fw_other_running(const radio_t *r)
+{
+    for (int i = 0; i < NR; i++) {
+        const radio_t *x = &R[i];
+        if (x != r && fw(x) && x->pid > 0 && !fw_blocked(x)) return true;
+    }
+    return false;
+}
+
+/* In instant mode one firmware node runs at a time, so that a run repeats
+ * exactly: what reaches a node while another runs waits here, in order. */
+static bool fw_send_raw(radio_t *r, const uint8_t *b, size_t n)
+{
+    if (r->med_fd < 0) return false;
+    if (C.realtime || (r->fw_q.len == 0 && !fw_other_running(r))) return fw_send_now(r, b, n);
+    uint8_t len[2] = { (uint8_t)n, (uint8_t)(n >> 8) };
+    return bq_push(&r->fw_q, len, 2) && bq_push(&r->fw_q, b, n);
+}
+
+static bool fw_any_running(void) { return fw_other_running(NULL); }
+
+/* Lets the lowest-numbered node with held messages run, when none runs. */
+static void fw_release(void)
+{
+    for (int i = 0; i < NR; i++) {
+        radio_t *r = &R[i];
+        if (fw(r) && r->pid > 0 && !fw_blocked(r)) return;
+    }
+    for (int i = 0; i < NR; i++) {
+        radio_t *r = &R[i];
+        if (!fw(r) || r->fw_q.len == 0) continue;
+        size_t off = 0;
+        while (off + 2 <= r->fw_q.len) {
+            size_t n = (size_t)r->fw_q.b[off] | (size_t)r->fw_q.b[off + 1] << 8;
+            if (!fw_send_now(r, r->fw_q.b + off + 2, n)) r->rx_overflow++;
+            off += 2 + n;
+        }
+        r->fw_q.len = 0;
+        return;
+    }
 }
 
 /* Before anything reaches a node, it learns the time. */
@@ -703,7 +749,9 @@ static void fw_clock(radio_t *r)
 static bool fw_blocked(const radio_t *r)
 {
     if (r->pid <= 0) return true;
-    return r->fw_idle && r->fw_consumed == r->fw_sent && !r->fw_halting;
+    if (r->fw_halting) return false;              /* until its process is reaped */
+    if (r->fw_sent == 0) return true;             /* not started: its first clock is held */
+    return r->fw_idle && r->fw_consumed == r->fw_sent;
 }
 
 static void json_str(FILE *f, const char *s, size_t n)
@@ -823,6 +871,7 @@ static int fw_spawn(radio_t *r, int reason, int wake_cause, const char *event)
     r->med_fd = med[0];
     r->fw_con = con[0];
     r->fw_clen = 0;
+    r->fw_q.len = 0;
     r->fw_sent = r->fw_consumed = 0;
     r->fw_idle = r->fw_halting = false;
     r->fw_told = 0;
@@ -934,7 +983,7 @@ static uint64_t fw_step(uint64_t now)
         radio_t *r = &R[i];
         if (!fw(r)) continue;
         any = true;
-        if (r->pid > 0 && !fw_blocked(r)) busy = true;
+        if ((r->pid > 0 && !fw_blocked(r)) || r->fw_q.len) busy = true;
         uint64_t t = r->pid > 0 ? r->fw_wake : r->fw_restart_at;
         if (r->pid > 0 && !r->fw_idle) t = FW_FOREVER;
         if (t < next) next = t;
@@ -947,12 +996,12 @@ static uint64_t fw_step(uint64_t now)
     } else if (next > vt_now()) {
         return next == FW_FOREVER ? UINT64_MAX : s_t0 + next - 1;
     }
+    fw_release();
     uint64_t t = vt_now();
     for (int i = 0; i < NR; i++) {
         radio_t *r = &R[i];
         if (!fw(r)) continue;
-        if (r->pid > 0 && r->fw_idle && r->fw_wake <= t && fw_blocked(r)) {
-            r->fw_idle = false;
+        if (r->pid > 0 && r->fw_idle && r->fw_wake <= t && fw_blocked(r) && r->fw_told != t) {
             fw_clock(r);
         } else if (r->pid <= 0 && r->fw_powered && r->fw_restart_at <= t) {
             fw_start(r, r->fw_next_reason, r->fw_next_wake, r->fw_event);
@@ -1629,6 +1678,7 @@ static void cleanup(void)
         }
     }
     for (int i = 0; i < NR; i++) {
+        free(R[i].fw_q.b);
         free(R[i].q[0].b);
         free(R[i].q[1].b);
     }
@@ -1831,10 +1881,13 @@ int coord_main(int argc, char **argv)
     int who[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 1];
     while (!s_quit) {
         now = now_us();
-        medium_run(now);
+        /* Instant mode: frames of a running firmware node go on the air once it blocks. */
+        bool hold = !C.realtime && fw_any_running();
+        if (!hold) medium_run(now);
         uint64_t next = nodes_run(now);                 /* may put frames on the air */
-        uint64_t t = medium_next();
+        uint64_t t = hold ? UINT64_MAX : medium_next();
         if (t < next) next = t;
+        fw_release();
         t = fw_step(now);
         if (t < next) next = t;
         int nf = 0;

@@ -199,6 +199,9 @@ public struct HostCounters: Sendable, Hashable {
     /// Attempt timers that found the dongle still sending on a slow link and waited on
     /// (the response was likely queued behind those frames) instead of retransmitting.
     public var extendedAttempts: UInt64 = 0
+    /// BUSY answers to retransmissions of a request still in progress (ignored: the first
+    /// copy's own answer follows).
+    public var busyRetransmissions: UInt64 = 0
     public var reboots: UInt64 = 0
     public var reconnects: UInt64 = 0
 }

@@ -129,4 +129,34 @@ struct LinkTimingTests {
         #expect(slow.attemptTimeout(t, requestBytes: 1_088) == t + .milliseconds(100))
         #expect(fast.attemptTimeout(t, requestBytes: 1_088) == t)
     }
+
+    /// A dongle that gets no CPU for a while (stopped with SIGSTOP: what a busy machine
+    /// does to a simulated dongle, in the extreme) is late, not gone: a call made meanwhile
+    /// completes once it runs again, as long as that is within `minimumCallTime`.
+    @Test func aStalledDongleIsLateNotGone() async throws {
+        let sim = SimulatedDongles()
+        defer { sim.shutdown() }
+        let port = try sim.start(1)[0]
+        let pid = try #require(port.process?.processIdentifier)
+        let d = try await ESPNowDevice.connect(path: port.port)
+        do {
+            #expect(kill(pid, SIGSTOP) == 0)
+            let resume = Task {
+                try await Task.sleep(for: .seconds(2))  // longer than 4 attempts x 300 ms
+                kill(pid, SIGCONT)
+            }
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            let r = try await d.ping([7])
+            print("PING to a dongle stopped for 2 s: answered after \(clock.now - t0), "
+                  + "\(d.hostCounters.retransmissions) retransmissions")
+            #expect(r.data == [7])
+            try await resume.value
+        } catch {
+            kill(pid, SIGCONT)
+            await d.close()
+            throw error
+        }
+        await d.close()
+    }
 }

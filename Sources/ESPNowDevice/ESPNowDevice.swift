@@ -132,6 +132,7 @@ public final class ESPNowDevice: Sendable {
 
     /// Opens `path`, performs the handshake (section 9) and returns the ready client.
     public static func connect(path: String, options: DeviceOptions = DeviceOptions()) async throws(ESPNowError) -> ESPNowDevice {
+        try options.validate()
         let d = ESPNowDevice(path: path, options: options)
         do {
             try await d.openAndHandshake(path: path)
@@ -160,8 +161,9 @@ public final class ESPNowDevice: Sendable {
         return c
     }
 
-    /// Last RSSI (dBm) and host time (ms since boot of this process) per sender: the seed's
-    /// `peers_table`.
+    /// Last RSSI (dBm) and arrival time per sender: the seed's `peers_table`. The time is
+    /// milliseconds of the host's monotonic clock (`CLOCK_MONOTONIC`, from the machine's
+    /// boot; `NIODeadline.now()`), like MicroPython's `time.ticks_ms()`.
     public var peersTable: [MACAddress: (rssi: Int8, timeMs: UInt64)] { state.withLockedValue { $0.peersTable } }
 
     /// Closes the link; calls in flight fail with `.closed`.
@@ -425,6 +427,7 @@ public final class ESPNowDevice: Sendable {
             let gen = s.epoch
             p.timer = eventLoop.scheduleTask(in: q.attemptTimeout) { [weak self] in self?.attemptTimedOut(id, gen, 1) }
             s.pending[id] = p
+            s.counters.framesSent += 1
             // execute() always enqueues: writes leave in id order, never inside this lock.
             link.eventLoop.execute { link.write(.encoded(wire)) }
         }
@@ -438,6 +441,7 @@ public final class ESPNowDevice: Sendable {
                 let next = p.attempt
                 let wire = p.wire
                 s.counters.retransmissions += 1
+                s.counters.framesSent += 1
                 p.timer = eventLoop.scheduleTask(in: p.attemptTimeout) { [weak self] in self?.attemptTimedOut(id, gen, next) }
                 s.pending[id] = p
                 link.eventLoop.execute { link.write(.encoded(wire)) }

@@ -153,16 +153,17 @@ public final class ESPNow: AsyncSequence, Sendable {
         }
     }
 
-    /// `config(on_recv=callback)` (the seed's spelling of ``irq(_:)``).
+    /// `config(on_recv=callback)` (the seed's spelling of ``irq(_:)``; called per arrival,
+    /// so a callback draining with `poll()`/`irecv(0)` finds nothing on the later calls).
     public func config(onRecv callback: (@Sendable (ESPNow) async -> Void)?) {
         installCallback(callback.map { cb in { @Sendable e in await cb(e) } })
     }
 
-    /// `irq(callback)`: `callback(self)` runs (one at a time, on a task) after packets
-    /// arrive; it should drain with `irecv(0)` until `(nil, nil)` as MicroPython advises.
-    /// Several arrivals may be folded into one call; no packet is lost by that (they stay
-    /// queued). An error thrown by the callback is logged (the device's logger) and counted
-    /// in ``irqErrors``; the callback stays installed. `nil` removes it.
+    /// `irq(callback)`: `callback(self)` is called once per packet that arrives, as
+    /// MicroPython schedules it (one call at a time, on a task); it reads with `irecv(0)`
+    /// (one packet, or all waiting until `(nil, nil)` as MicroPython's docs advise: later
+    /// calls then find nothing). An error thrown by the callback is logged (the device's
+    /// logger) and counted in ``irqErrors``; the callback stays installed. `nil` removes it.
     public func irq(_ callback: (@Sendable (ESPNow) async throws -> Void)?) {
         installCallback(callback)
     }
@@ -181,13 +182,26 @@ public final class ESPNow: AsyncSequence, Sendable {
             device.packetQueue.setArrivalHandler(nil)
             return
         }
+        // One call owed per arrival; packets already waiting are owed one each too.
+        let owed = Mutex(0)
         let (signals, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        device.packetQueue.setArrivalHandler { cont.yield() }
+        device.packetQueue.setArrivalHandler {
+            owed.withLock { $0 += 1 }
+            cont.yield()
+        }
+        let waiting = device.packetQueue.count + (state.withLock { $0.held } == nil ? 0 : 1)
+        owed.withLock { $0 += waiting }
+        if waiting > 0 { cont.yield() }
         let task = Task { [self] in
-            if self.poll() { await self.runCallback(cb) }
             for await _ in signals {
+                while !Task.isCancelled, owed.withLock({ n -> Bool in
+                    guard n > 0 else { return false }
+                    n -= 1
+                    return true
+                }) {
+                    await self.runCallback(cb)
+                }
                 if Task.isCancelled { break }
-                await self.runCallback(cb)
             }
         }
         state.withLock { $0.onRecvTask = task }

@@ -154,6 +154,28 @@ struct MicroPythonTests {
         }
     }
 
+    /// irq calls the callback once per packet, as MicroPython schedules it, so a callback
+    /// that reads one packet per call (MicroPython's own irq test) gets every packet even
+    /// when they arrive together.
+    @Test func irqCallsOncePerPacket() async throws {
+        try await withESPNow(2) { es, _ in
+            let (a, b, peer) = try await pair(es)
+            let n = 40
+            // Queued before the callback is installed: owed one call each too.
+            for i in 0..<5 { try await a.send(peer, [UInt8(i)]) }
+            _ = try await statsWhen(b) { $0.3 >= 5 }
+            let seen = Counter()
+            b.irq { e in
+                if let msg = try await e.irecv(0).msg { seen.add(msg) }
+            }
+            for i in 5..<n { try await a.send(peer, [UInt8(i)], false) }
+            try await seen.wait(for: n)
+            #expect(seen.values == (0..<n).map { [UInt8($0)] })
+            #expect(!b.any())
+            b.irq(nil)
+        }
+    }
+
     /// recvinto([peer, buffer], timeout_ms): fills the buffers, 0 on timeout; a message
     /// larger than the buffer raises ValueError and is not lost.
     @Test func recvinto() async throws {

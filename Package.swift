@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "ESPNowWire", "ESPNowDevice",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Sources/ESPNow"
         ),

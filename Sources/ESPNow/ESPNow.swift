@@ -1,7 +1,7 @@
 import ESPNowDevice
 import ESPNowWire
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// MicroPython's `espnow.ESPNow`, over a USB dongle, with async/await.
 ///
@@ -66,13 +66,13 @@ public final class ESPNow: AsyncSequence, Sendable {
         var stream: [UInt8] = []
     }
 
-    let state: Mutex<State>
-    let irqErrorCount = Mutex(0)
+    let state: NIOLockedValueBox<State>
+    let irqErrorCount = NIOLockedValueBox(0)
 
     public init(_ device: ESPNowDevice) {
         self.device = device
-        state = Mutex(State(rxbuf: Self.defaultRxbuf(maxPayload: device.info.maxPayload)))
-        state.withLock { $0.irecvMsg.reserveCapacity(Swift.max(device.info.maxPayload, Self.MAX_DATA_LEN_V1)) }
+        state = NIOLockedValueBox(State(rxbuf: Self.defaultRxbuf(maxPayload: device.info.maxPayload)))
+        state.withLockedValue { $0.irecvMsg.reserveCapacity(Swift.max(device.info.maxPayload, Self.MAX_DATA_LEN_V1)) }
     }
 
     /// Connects to a dongle at `port` and returns its ESPNow object.
@@ -86,17 +86,17 @@ public final class ESPNow: AsyncSequence, Sendable {
     /// then `esp_now_init`. The buffer goes first so that a refusal leaves ESP-NOW as it
     /// was; `active()` is true exactly when the dongle's ESP-NOW is initialised by this call.
     public func initialize() async throws {
-        let rx = state.withLock { $0.rxbuf }
+        let rx = state.withLockedValue { $0.rxbuf }
         let now = try await espCall { try await device.setRxbuf(rx) }
-        state.withLock { $0.rxbuf = now }
+        state.withLockedValue { $0.rxbuf = now }
         try await espCall { try await device.espNowInit() }
-        state.withLock { $0.active = true }
+        state.withLockedValue { $0.active = true }
     }
 
     /// `deinit()`: `esp_now_deinit` (forgets every peer) and empties the receive buffer.
     public func deinitialize() async throws {
         try await espCall { try await device.espNowDeinit() }
-        state.withLock {
+        state.withLockedValue {
             $0.active = false
             $0.held = nil
         }
@@ -104,7 +104,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     }
 
     /// `active()`: whether `initialize()` was called (and not undone).
-    public func active() -> Bool { state.withLock { $0.active } }
+    public func active() -> Bool { state.withLockedValue { $0.active } }
 
     /// `active(flag)`: `initialize()` or `deinitialize()`.
     public func active(_ flag: Bool) async throws {
@@ -137,12 +137,12 @@ public final class ESPNow: AsyncSequence, Sendable {
         if let r = rxbuf {
             if active() {
                 let now = try await espCall { try await device.setRxbuf(r) }
-                state.withLock { $0.rxbuf = now }
+                state.withLockedValue { $0.rxbuf = now }
             } else {
-                state.withLock { $0.rxbuf = r }
+                state.withLockedValue { $0.rxbuf = r }
             }
         }
-        if let t = timeoutMs ?? timeout { state.withLock { $0.timeoutMs = t } }
+        if let t = timeoutMs ?? timeout { state.withLockedValue { $0.timeoutMs = t } }
         if let r = phyRate {
             // The interfaces that are active (MicroPython's Wi-Fi mode); none is ENOENT.
             let sta = try await espCall { try await device.wifiGetIfActive(.sta) }
@@ -169,10 +169,10 @@ public final class ESPNow: AsyncSequence, Sendable {
     }
 
     /// Errors thrown by the `irq` callback so far.
-    public var irqErrors: Int { irqErrorCount.withLock { $0 } }
+    public var irqErrors: Int { irqErrorCount.withLockedValue { $0 } }
 
     private func installCallback(_ callback: (@Sendable (ESPNow) async throws -> Void)?) {
-        let old = state.withLock { s -> Task<Void, Never>? in
+        let old = state.withLockedValue { s -> Task<Void, Never>? in
             let o = s.onRecvTask
             s.onRecvTask = nil
             return o
@@ -183,18 +183,18 @@ public final class ESPNow: AsyncSequence, Sendable {
             return
         }
         // One call owed per arrival; packets already waiting are owed one each too.
-        let owed = Mutex(0)
+        let owed = NIOLockedValueBox(0)
         let (signals, cont) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         device.packetQueue.setArrivalHandler {
-            owed.withLock { $0 += 1 }
+            owed.withLockedValue { $0 += 1 }
             cont.yield()
         }
-        let waiting = device.packetQueue.count + (state.withLock { $0.held } == nil ? 0 : 1)
-        owed.withLock { $0 += waiting }
+        let waiting = device.packetQueue.count + (state.withLockedValue { $0.held } == nil ? 0 : 1)
+        owed.withLockedValue { $0 += waiting }
         if waiting > 0 { cont.yield() }
         let task = Task { [self] in
             for await _ in signals {
-                while !Task.isCancelled, owed.withLock({ n -> Bool in
+                while !Task.isCancelled, owed.withLockedValue({ n -> Bool in
                     guard n > 0 else { return false }
                     n -= 1
                     return true
@@ -204,14 +204,14 @@ public final class ESPNow: AsyncSequence, Sendable {
                 if Task.isCancelled { break }
             }
         }
-        state.withLock { $0.onRecvTask = task }
+        state.withLockedValue { $0.onRecvTask = task }
     }
 
     private func runCallback(_ cb: @Sendable (ESPNow) async throws -> Void) async {
         do {
             try await cb(self)
         } catch {
-            irqErrorCount.withLock { $0 += 1 }
+            irqErrorCount.withLockedValue { $0 += 1 }
             device.options.logger.warning("irq callback threw", metadata: ["error": "\(error)"])
         }
     }
@@ -219,8 +219,8 @@ public final class ESPNow: AsyncSequence, Sendable {
     /// `config('param')`: `"rxbuf"`, `"timeout_ms"` (or the seed's `"timeout"`).
     public func config(_ param: String) throws -> Int {
         switch param {
-        case "rxbuf": return state.withLock { $0.rxbuf }
-        case "timeout", "timeout_ms": return state.withLock { $0.timeoutMs }
+        case "rxbuf": return state.withLockedValue { $0.rxbuf }
+        case "timeout", "timeout_ms": return state.withLockedValue { $0.timeoutMs }
         default: throw ValueError("unknown config param '\(param)'")
         }
     }
@@ -229,7 +229,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     @discardableResult
     public func clear(_ really: Bool) throws -> Int {
         guard really else { throw ValueError("clear() needs True to guard against inadvertent use") }
-        return state.withLock { s in
+        return state.withLockedValue { s in
             s.stream.removeAll()
             return device.packetQueue.clear()
         }
@@ -286,13 +286,13 @@ public final class ESPNow: AsyncSequence, Sendable {
     // MARK: Receiving
 
     private func waitTime(_ timeoutMs: Int?) -> TimeAmount? {
-        let t = timeoutMs ?? state.withLock { $0.timeoutMs }
+        let t = timeoutMs ?? state.withLockedValue { $0.timeoutMs }
         return t < 0 ? nil : .milliseconds(Int64(t))
     }
 
     /// The next packet: one `recvinto` handed back first, then the queue's.
     private func nextPacket(_ timeoutMs: Int?) async throws -> ReceivedPacket? {
-        if let h = state.withLock({ s -> ReceivedPacket? in
+        if let h = state.withLockedValue({ s -> ReceivedPacket? in
             defer { s.held = nil }
             return s.held
         }) {
@@ -328,7 +328,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     /// message buffer is emptied and `(nil, nil)` returned.
     public func irecv(_ timeoutMs: Int? = nil) async throws -> (mac: [UInt8]?, msg: [UInt8]?) {
         let p = try await nextPacket(timeoutMs)
-        return state.withLock { s in
+        return state.withLockedValue { s in
             s.irecvMsg.removeAll(keepingCapacity: true)
             guard let p else { return (nil, nil) }
             for i in 0..<6 { s.irecvMAC[i] = p.src[i] }
@@ -349,7 +349,7 @@ public final class ESPNow: AsyncSequence, Sendable {
         guard let p = try await nextPacket(timeoutMs) else { return 0 }
         let n = p.data.readableBytes
         guard n <= capacity else {
-            state.withLock { $0.held = p }
+            state.withLockedValue { $0.held = p }
             throw ValueError("ESPNow.recv(): buffer error: the message is \(n) bytes, the buffer \(capacity)")
         }
         data[0] = p.src.bytes
@@ -368,7 +368,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     public func any() -> Bool { poll() }
 
     /// `poll()`: whether a packet is waiting.
-    public func poll() -> Bool { !device.packetQueue.isEmpty || state.withLock { !$0.stream.isEmpty || $0.held != nil } }
+    public func poll() -> Bool { !device.packetQueue.isEmpty || state.withLockedValue { !$0.stream.isEmpty || $0.held != nil } }
 
     /// `stats()`: `(sent_packets, sent_responses, sent_failures, recv_packets,
     /// dropped_recv_packets)`, counted as MicroPython counts them: a packet is received

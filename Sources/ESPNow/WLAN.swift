@@ -1,6 +1,6 @@
 import ESPNowDevice
 import ESPNowWire
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The `network.WLAN` calls the seed and today's MicroPython espnow documentation use, on
 /// the dongle's interfaces.
@@ -63,7 +63,7 @@ public final class WLAN: Sendable {
         var pendingChannel: UInt8?
         var ap: APConfig?
     }
-    let state = Mutex(State())
+    let state = NIOLockedValueBox(State())
 
     public init(_ interface: Interface, device: ESPNowDevice) {
         self.interface = interface
@@ -91,7 +91,7 @@ public final class WLAN: Sendable {
     public func active(_ flag: Bool) async throws {
         try await espCall { try await device.wifiSetIfActive(iface, flag) }
         guard flag else { return }
-        let (ch, ap) = state.withLock { s in
+        let (ch, ap) = state.withLockedValue { s in
             let r = (s.pendingChannel, s.ap)
             s.pendingChannel = nil
             return r
@@ -142,19 +142,19 @@ public final class WLAN: Sendable {
         let isActive = try await active()
         if interface == .ap {
             let apMAC = device.info.apMAC
-            var a = state.withLock { $0.ap } ?? APConfig(ssid: Array("ESP_\(Hex.encode(apMAC.bytes.suffix(3)).uppercased())".utf8))
+            var a = state.withLockedValue { $0.ap } ?? APConfig(ssid: Array("ESP_\(Hex.encode(apMAC.bytes.suffix(3)).uppercased())".utf8))
             if let h = hidden { a.hidden = h }
             if let s = ssid { a.ssid = s }
             if let p = pass { a.password = p; a.authmode = p.isEmpty ? 0 : 3 }
             if let c = ch { a.channel = c }
             // Kept only once the dongle took it (or, inactive, to apply at active(True)).
             if isActive { try await apply(a) }
-            state.withLock { $0.ap = a }
+            state.withLockedValue { $0.ap = a }
         } else if let c = ch {
             if isActive {
                 try await espCall { try await device.wifiSetChannel(primary: c) }
             } else {
-                state.withLock { $0.pendingChannel = c }
+                state.withLockedValue { $0.pendingChannel = c }
             }
         }
     }

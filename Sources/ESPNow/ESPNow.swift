@@ -93,9 +93,11 @@ public final class ESPNow: AsyncSequence, Sendable {
         state.withLockedValue { $0.active = true }
     }
 
-    /// `deinit()`: `esp_now_deinit` (forgets every peer) and empties the receive buffer.
+    /// `deinit()`: `esp_now_deinit` (forgets every peer), empties the receive buffer and
+    /// removes the `irq` callback, as MicroPython does.
     public func deinitialize() async throws {
         try await espCall { try await device.espNowDeinit() }
+        installCallback(nil)
         state.withLockedValue {
             $0.active = false
             $0.held = nil

@@ -150,7 +150,12 @@ struct MicroPythonTests {
             try await seen.wait(for: 3)
             #expect(seen.values == [[1], [2], [3]])
             #expect(b.irqErrors == 1)
-            b.irq(nil)
+            // active(False) removes the callback, as in MicroPython.
+            try await b.active(false)
+            try await b.active(true)
+            try await a.send(peer, [4])
+            #expect(try await b.recv(10_000).msg == [4])
+            #expect(seen.values.count == 3)
         }
     }
 

@@ -33,7 +33,7 @@ struct MicroPythonTests {
     @Test func defaultRxbufHoldsLongPackets() async throws {
         #expect(ESPNow.defaultRxbuf(maxPayload: 250) == 528)
         #expect(ESPNow.defaultRxbuf(maxPayload: 1470) == 2968)
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             #expect(try es[1].config("rxbuf") == ESPNow.defaultRxbuf(maxPayload: es[1].device.info.maxPayload))
             let (a, b, peer) = try await pair(es)
             #expect(try b.config("rxbuf") == 2 * (14 + b.MAX_DATA_LEN))
@@ -54,7 +54,7 @@ struct MicroPythonTests {
     @Test func maxDataLenIsTheDonglesLimit() async throws {
         #expect(ESPNow.MAX_DATA_LEN_V1 == 250)
         #expect(ESPNow.ADDR_LEN == 6 && ESPNow.KEY_LEN == 16)
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (a, b, peer) = try await pair(es)
             #expect(a.MAX_DATA_LEN == a.device.info.maxPayload)
             #expect(a.MAX_DATA_LEN > ESPNow.MAX_DATA_LEN_V1)  // the simulator is a v2 build
@@ -69,7 +69,7 @@ struct MicroPythonTests {
     /// Empty and over-long messages raise OSError(ESP_ERR_ESPNOW_ARG) as ESP-IDF makes
     /// MicroPython do, with MicroPython's errnum, and nothing is sent.
     @Test func badMessageLengthRaisesOSError() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (a, _, peer) = try await pair(es)
             for msg in [[UInt8](), [UInt8](repeating: 1, count: a.MAX_DATA_LEN + 1)] {
                 let before = a.device.hostCounters.framesSent
@@ -96,7 +96,7 @@ struct MicroPythonTests {
 
     /// A packet the dongle's buffer dropped is counted only in dropped_recv_packets.
     @Test func droppedPacketIsNotCountedAsReceived() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (a, b, peer) = try await pair(es)
             try await b.config(rxbuf: ESPNow.minRxbuf)
             #expect(try await a.send(peer, [UInt8](repeating: 3, count: 100)))  // acknowledged, then dropped
@@ -113,7 +113,7 @@ struct MicroPythonTests {
 
     /// `timeout_ms` and the seed's `timeout` are one setting; recv falls back to it.
     @Test func timeoutMsSpelling() async throws {
-        try await withESPNow(1) { es, _ in
+        try await withAir(AirOptions(dongles: 1)) { _, es in
             let e = es[0]
             #expect(try e.config("timeout_ms") == 300_000)
             try await e.config(timeoutMs: 1234)
@@ -131,7 +131,7 @@ struct MicroPythonTests {
     /// keeps being called for later packets.
     @Test func irqWithThrowingCallback() async throws {
         struct Boom: Error {}
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (a, b, peer) = try await pair(es)
             let seen = Counter()
             b.irq { e in
@@ -163,7 +163,7 @@ struct MicroPythonTests {
     /// that reads one packet per call (MicroPython's own irq test) gets every packet even
     /// when they arrive together.
     @Test func irqCallsOncePerPacket() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (a, b, peer) = try await pair(es)
             let n = 40
             // Queued before the callback is installed: owed one call each too.
@@ -184,7 +184,7 @@ struct MicroPythonTests {
     /// recvinto([peer, buffer], timeout_ms): fills the buffers, 0 on timeout; a message
     /// larger than the buffer raises ValueError and is not lost.
     @Test func recvinto() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (a, b, peer) = try await pair(es)
             var data: [[UInt8]] = [[UInt8](repeating: 0, count: 6), [UInt8](repeating: 0, count: b.MAX_DATA_LEN)]
             #expect(try await b.recvinto(&data, 0) == 0)
@@ -208,7 +208,7 @@ struct MicroPythonTests {
 
     /// aioespnow's asend/arecv/airecv, and `async for` waiting instead of yielding (nil, nil).
     @Test func asyncSpellingsAndIteratorWaits() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (a, b, peer) = try await pair(es)
             #expect(try await a.asend(peer, Array("one".utf8)))
             #expect(try await b.arecv().msg == Array("one".utf8))
@@ -230,7 +230,7 @@ struct MicroPythonTests {
     /// config(rate=RATE_*) sets the ESP-NOW PHY rate on the active interfaces; the
     /// receiver sees it. No interface active: OSError ENOENT as in MicroPython.
     @Test func configRate() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             do {
                 try await es[0].config(rate: ESPNow.RATE_54M)
                 Issue.record("rate accepted with no interface active")
@@ -250,7 +250,7 @@ struct MicroPythonTests {
     /// WLAN(STA_IF)/WLAN(WLAN.IF_AP) by integer, config(protocol=PROTOCOL_*), pm=PM_*,
     /// and config('channel') as an integer.
     @Test func wlanSpellings() async throws {
-        try await withESPNow(1) { es, _ in
+        try await withAir(AirOptions(dongles: 1)) { _, es in
             let e = es[0]
             let sta = try WLAN(WLAN.STA_IF, e)
             let ap = try WLAN(WLAN.IF_AP, e)
@@ -279,7 +279,7 @@ struct MicroPythonTests {
 
     /// peers_table's time is ticks_ms(): the host's monotonic milliseconds at arrival.
     @Test func peersTableTimeIsTicksMs() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (a, b, peer) = try await pair(es)
             let before = ESPNow.ticks_ms()
             try await a.send(peer, [1])

@@ -32,7 +32,7 @@ struct PortedScenarioTests {
     /// Channels: a peer registered on the interface's channel is reached; after moving the
     /// sender to another channel nothing arrives; moving back works again.
     @Test func channelScenario() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (rx, tx) = (es[0], es[1])
             let rxSTA = try await micropythonInit(rx, channel: 3)
             let txSTA = try await micropythonInit(tx, channel: 3)
@@ -55,7 +55,7 @@ struct PortedScenarioTests {
     /// PHY rates: with Long Range added to the default protocols on both sides, every
     /// RATE_* constant (LR ones included) carries the messages, in order.
     @Test func rateScenario() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (rx, tx) = (es[0], es[1])
             for e in es {
                 let sta = try await micropythonInit(e, channel: 9)
@@ -90,7 +90,7 @@ struct PortedScenarioTests {
     /// v2 long payloads through an echo server, read with recvinto, irecv, recv and the
     /// iterator, at the default rxbuf.
     @Test func longPayloadEchoScenario() async throws {
-        try await withESPNow(2) { es, _ in
+        try await withAir(AirOptions(dongles: 2)) { _, es in
             let (server, client) = (es[0], es[1])
             _ = try await micropythonInit(server, pmk: "VerySecretValue!")
             _ = try await micropythonInit(client, pmk: "VerySecretValue!")

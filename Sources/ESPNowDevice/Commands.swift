@@ -183,8 +183,11 @@ extension ESPNowDevice {
                                         "bitmap", .wifiGetProtocol))
     }
 
-    /// Units of 0.25 dBm.
-    public func wifiSetMaxTxPower(_ power: Int8) async throws { _ = try await call(.wifiSetMaxTxPower, ["power": .int(Int64(power))]) }
+    /// Units of 0.25 dBm, 8...84 (2...21 dBm) as `esp_wifi_set_max_tx_power` accepts.
+    public func wifiSetMaxTxPower(_ power: Int8) async throws {
+        guard (8...84).contains(power) else { throw ESPNowError.invalidArgument("tx power must be 8...84 (0.25 dBm units), got \(power)") }
+        _ = try await call(.wifiSetMaxTxPower, ["power": .int(Int64(power))])
+    }
 
     public func wifiGetMaxTxPower() async throws -> Int8 {
         let r = try await call(.wifiGetMaxTxPower, [:], record: false)
@@ -218,7 +221,9 @@ extension ESPNowDevice {
 
     public func wifiAPConfig(ssid: [UInt8], password: [UInt8], channel: UInt8, authmode: UInt8, hidden: Bool,
                              maxConnection: UInt8) async throws {
-        guard ssid.count <= 32, password.count <= 64 else { throw ESPNowError.invalidArgument("ssid ≤ 32 and password ≤ 64 bytes") }
+        guard ssid.count <= 32 else { throw ESPNowError.invalidArgument("ssid must be at most 32 bytes, got \(ssid.count)") }
+        guard password.count <= 64 else { throw ESPNowError.invalidArgument("password must be at most 64 bytes, got \(password.count)") }
+        guard (1...14).contains(channel) else { throw ESPNowError.invalidArgument("AP channel must be 1...14, got \(channel)") }
         _ = try await call(.wifiAPConfig, ["ssid": .bytes(ssid), "password": .bytes(password), "channel": .uint(UInt64(channel)),
                                            "authmode": .uint(UInt64(authmode)), "hidden": .uint(hidden ? 1 : 0),
                                            "max_connection": .uint(UInt64(maxConnection))])

@@ -79,6 +79,11 @@ struct BehaviourTests {
                     var p = PeerInfo(peerAddr: MACAddress(bytes: bcast)!); p.encrypt = true; p.lmk = key
                     try await d.espNowAddPeer(p)
                 }),
+                ("device AP channel 0", .device, {
+                    try await d.wifiAPConfig(ssid: [0x41], password: [], channel: 0, authmode: 0, hidden: false, maxConnection: 4)
+                }),
+                ("device tx power 85", .device, { try await d.wifiSetMaxTxPower(85) }),
+                ("device tx power 7", .device, { try await d.wifiSetMaxTxPower(7) }),
                 ("device ping 65 bytes", .device, { _ = try await d.ping([UInt8](repeating: 0, count: 65)) }),
                 ("device ssid 33 bytes", .device, { try await d.wifiStaConnect(ssid: [UInt8](repeating: 0x41, count: 33), password: []) }),
                 ("device AP ssid 33 bytes", .device, {

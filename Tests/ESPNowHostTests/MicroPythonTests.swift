@@ -277,6 +277,28 @@ struct MicroPythonTests {
         }
     }
 
+    /// add_peer/mod_peer arguments as MicroPython applies them: a non-empty lmk turns
+    /// encryption on, an empty one turns it off and leaves the key; encrypt=True without a
+    /// key is ESP-IDF's business (accepted, all-zero key).
+    @Test func peerArgumentsAsMicroPython() async throws {
+        try await withAir(AirOptions(dongles: 1)) { _, es in
+            let e = es[0]
+            try await WLAN(.sta, e).active(true)
+            try await e.initialize()
+            let key = [UInt8](repeating: 0x42, count: 16)
+            let (p1, p2): ([UInt8], [UInt8]) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            try await e.addPeer(p1, encrypt: true)
+            #expect(try await e.getPeer(p1).encrypt)
+            try await e.addPeer(p2, key)
+            #expect(try await e.peerCount() == (total: 2, encrypted: 2))
+            try await e.modPeer(p2, lmk: [])
+            let info = try await e.getPeer(p2)
+            #expect(info.encrypt == false && info.lmk == key)
+            try await e.modPeer(p2, channel: 0, encrypt: true)
+            #expect(try await e.getPeer(p2).encrypt)
+        }
+    }
+
     /// peers_table's time is ticks_ms(): the host's monotonic milliseconds at arrival.
     @Test func peersTableTimeIsTicksMs() async throws {
         try await withAir(AirOptions(dongles: 2)) { _, es in

@@ -96,7 +96,15 @@ public final class WLAN: Sendable {
             s.pendingChannel = nil
             return r
         }
-        if let ap { try await apply(ap) }
+        if let ap {
+            do {
+                try await apply(ap)
+            } catch {
+                // Refused by the dongle: not kept, so the host's view is the dongle's.
+                state.withLockedValue { if $0.ap == ap { $0.ap = nil } }
+                throw error
+            }
+        }
         if let ch { try await espCall { try await device.wifiSetChannel(primary: ch) } }
     }
 

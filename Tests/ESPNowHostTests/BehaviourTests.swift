@@ -181,6 +181,13 @@ struct BehaviourTests {
             try await ap.active(false)
             try await ap.active(true)
             #expect(try await ap.active())
+            // Given while inactive and refused at active(True): dropped too.
+            try await ap.active(false)
+            try await ap.config(channel: 12)
+            await #expect(throws: OSError.self) { try await ap.active(true) }
+            try await ap.active(false)
+            try await ap.active(true)
+            #expect(try await ap.active())
 
             try await WLAN(.sta, e).active(true)
             await #expect(throws: ValueError.self) { try await e.config(rxbuf: 1 << 32) }

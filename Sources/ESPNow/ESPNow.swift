@@ -416,7 +416,9 @@ public final class ESPNow: AsyncSequence, Sendable {
 
     // MARK: Peers
 
-    public typealias Peer = (mac: [UInt8], lmk: [UInt8]?, channel: Int, ifidx: Int, encrypt: Bool)
+    /// `(mac, lmk, channel, ifidx, encrypt)`; `lmk` is always the 16 key bytes (zeros when
+    /// none was set), as MicroPython returns it.
+    public typealias Peer = (mac: [UInt8], lmk: [UInt8], channel: Int, ifidx: Int, encrypt: Bool)
 
     /// The arguments of `add_peer`/`mod_peer`, checked before anything touches the wire.
     struct PeerArgs {
@@ -472,7 +474,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     }
 
     static func tuple(_ p: PeerInfo) -> Peer {
-        (p.peerAddr.bytes, p.lmk == Array(repeating: 0, count: 16) ? nil : p.lmk, Int(p.channel), Int(p.ifidx.rawValue), p.encrypt)
+        (p.peerAddr.bytes, p.lmk, Int(p.channel), Int(p.ifidx.rawValue), p.encrypt)
     }
 
     /// `peer_count()`: `(total, encrypted)` (MicroPython returns both).

@@ -215,11 +215,11 @@ struct AirTests {
             let p2 = try #require(peers.first { $0.mac == m2 })
             #expect(p2.lmk == k1 && p2.encrypt && p2.channel == 1 && p2.ifidx == WLAN.STA_IF)
             let p1 = try #require(peers.first { $0.mac == m1 })
-            #expect(p1.lmk == nil && !p1.encrypt && p1.channel == 0)
+            #expect(p1.lmk == [UInt8](repeating: 0, count: 16) && !p1.encrypt && p1.channel == 0)  // MicroPython: the 16 bytes
 
             try await e.modPeer(m1, ifidx: WLAN.AP_IF)  // only ifidx
             var q1 = try await e.getPeer(m1)
-            #expect(q1.ifidx == WLAN.AP_IF && q1.channel == 0 && !q1.encrypt && q1.lmk == nil)
+            #expect(q1.ifidx == WLAN.AP_IF && q1.channel == 0 && !q1.encrypt && q1.lmk == [UInt8](repeating: 0, count: 16))
             try await e.modPeer(m1, lmk: k2)  // a key: encrypted from now on
             q1 = try await e.getPeer(m1)
             #expect(q1.lmk == k2 && q1.encrypt && q1.ifidx == WLAN.AP_IF)

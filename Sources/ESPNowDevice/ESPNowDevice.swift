@@ -188,8 +188,9 @@ public final class ESPNowDevice: Sendable {
         return c
     }
 
-    /// Last RSSI (dBm) and host time (ms since boot of this process) per sender: the seed's
-    /// `peers_table`.
+    /// Last RSSI (dBm) and arrival time per sender: the seed's `peers_table`. The time is
+    /// milliseconds of the host's monotonic clock (`CLOCK_MONOTONIC`, from the machine's
+    /// boot; `NIODeadline.now()`), like MicroPython's `time.ticks_ms()`.
     public var peersTable: [MACAddress: (rssi: Int8, timeMs: UInt64)] { state.withLockedValue { $0.peersTable } }
 
     /// Closes the link; calls in flight fail with `.closed`.
@@ -460,6 +461,7 @@ public final class ESPNowDevice: Sendable {
                 [weak self] in self?.attemptTimedOut(id, gen, 0)
             }
             s.pending[id] = p
+            s.counters.framesSent += 1
             // execute() always enqueues: writes leave in id order, never inside this lock.
             link.eventLoop.execute { link.write(.encoded(wire)) }
         }
@@ -500,6 +502,7 @@ public final class ESPNowDevice: Sendable {
                 let wire = p.wire
                 p.transmissions += 1
                 s.counters.retransmissions += 1
+                s.counters.framesSent += 1
                 p.attemptStart = s.line.enqueue(bytes: wire.readableBytes, at: now)
                 p.rxBytesAtStart = s.rxBytes
                 let deadline = p.attemptStart + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)

@@ -184,6 +184,8 @@ public enum DeviceEvent: Sendable {
 /// buffer had to drop, so that nothing is lost silently.
 public struct HostCounters: Sendable, Hashable {
     public var link = LinkCounters()
+    /// Request frames written to the link (first transmissions and retransmissions).
+    public var framesSent: UInt64 = 0
     public var packetsReceived: UInt64 = 0
     /// Packets dropped because the host receive queue was full.
     public var packetsDropped: UInt64 = 0

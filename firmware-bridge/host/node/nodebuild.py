@@ -131,6 +131,12 @@ def sdkconfig(project, build, py, kconfigs):
         cmd += ["--config", os.path.join(build, "sdkconfig")]
         if os.path.exists(os.path.join(build, "sdkconfig")):
             os.remove(os.path.join(build, "sdkconfig"))
+    if not project:
+        # Arduino-ESP32's own settings: a 1 kHz tick.
+        ard = os.path.join(build, "sdkconfig.arduino")
+        with open(ard, "w") as f:
+            f.write("CONFIG_FREERTOS_HZ=1000\n")
+        cmd += ["--defaults", ard]
     if project:
         for d in ("sdkconfig.defaults", "sdkconfig.defaults.esp32", "sdkconfig.defaults.linux"):
             p = os.path.join(project, d)

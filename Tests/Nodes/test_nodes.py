@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 
@@ -37,7 +38,7 @@ def check(cond, what):
 def build(app, tmp):
     src = os.path.join(HERE, "sketches", app, app + ".ino") if app in ("sender", "receiver") else os.path.join(HERE, "apps", app)
     out = subprocess.run([sys.executable, NODEBUILD, src, "--build-dir",
-                          os.path.join(tmp, "build-" + app)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          os.path.join(tmp, "build-" + os.path.basename(app))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if out.returncode != 0:
         sys.stderr.write(out.stderr)
         raise SystemExit(f"build of {app} failed")
@@ -208,6 +209,51 @@ def scenario_arduino(simbin, sender, receiver):
         sim.stop()
 
 
+def scenario_secure(simbin, secure, secure_wrong):
+    """An encrypted pair (PMK + LMK): three secrets answered; a responder with another LMK hears nothing."""
+    ini, rsp = "02:00:00:00:00:70", "02:00:00:00:00:80"
+    sim = Sim(simbin, ["--node", f"app={secure},mac={ini}", "--node", f"app={secure},mac={rsp}"])
+    try:
+        sim.until(lambda l: l.get("node") == 0 and l.get("log", "").endswith("done"))
+        r = [l.split("secure: ")[1] for _, l in sim.logs(1)]
+        i = [l.split("secure: ")[1] for _, l in sim.logs(0)]
+        check(r[1:] == [f'got "secret {k}" from {ini}' for k in (1, 2, 3)], f"responder decrypted all three: {r}")
+        check(i[1:] == [f'got "reply to secret {k}" from {rsp}' for k in (1, 2, 3)] + ["done"], f"initiator got the replies: {i}")
+    finally:
+        sim.stop()
+    sim = Sim(simbin, ["--node", f"app={secure},mac={ini}", "--node", f"app={secure_wrong},mac={rsp}"])
+    try:
+        sim.until(lambda l: l.get("node") == 0 and l.get("log", "").endswith("done"))
+        check(not any("got" in l for _, l in sim.logs(1)), "a responder with another LMK receives nothing")
+        i = [l.split("secure: ")[1] for _, l in sim.logs(0)]
+        check(i[1:] == [f"secret {k}: no reply" for k in (1, 2, 3)] + ["done"], f"no replies: {i}")
+        t = [t for t, l in sim.logs(0) if "no reply" in l]
+        check(t == [1500001, 2500001, 3500001], f"each wait times out after 1 s of simulated time: {t}")
+    finally:
+        sim.stop()
+
+
+def scenario_relay(simbin, gw, relay, sensor, tmp):
+    """A relay between a sensor and a gateway that cannot hear each other (scene link with loss 1)."""
+    scene = os.path.join(tmp, "relay.json")
+    with open(scene, "w") as f:
+        json.dump({"dongles": 1, "nodes": [
+            {"script": "firmware", "app": gw, "sta_mac": "02:00:00:00:00:60"},
+            {"script": "firmware", "app": relay, "sta_mac": GW},
+            {"script": "firmware", "app": sensor, "sta_mac": "02:00:00:00:00:20"}],
+            "links": [{"a": 1, "b": 3, "loss": 1.0}]}, f)
+    sim = Sim(simbin, ["--scene", scene])
+    try:
+        sim.until(lambda l: l.get("node") == 3 and "reading=3 " in l.get("log", ""))
+        g = [l for _, l in sim.logs(1) if "reading " in l]
+        check(len(g) >= 2 and all("from 02:00:00:00:00:10" in l for l in g), f"the gateway hears the readings through the relay only: {g}")
+        r = [l.split("relay: ")[1] for _, l in sim.logs(2)]
+        check(r[:4] == ["02:00:00:00:00:20 -> gateway: 7 bytes", "gateway -> 02:00:00:00:00:20: 7 bytes"] * 2, f"relay both ways: {r[:4]}")
+        check(sum("ack after" in l for _, l in sim.logs(3)) >= 2, "the sensor gets its acks through the relay")
+    finally:
+        sim.stop()
+
+
 def scenario_missing_symbol(tmp):
     """An API the runtime does not have fails the link, naming it."""
     proj = os.path.join(tmp, "unsupported")
@@ -229,12 +275,20 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         gw, sensor, hopper = build("gateway", tmp), build("sensor", tmp), build("hopper", tmp)
         sender, receiver = build("sender", tmp), build("receiver", tmp)
+        relay, secure = build("relay", tmp), build("secure", tmp)
+        wrong = os.path.join(tmp, "secure-wrong-key")
+        shutil.copytree(os.path.join(HERE, "apps", "secure"), wrong)
+        with open(os.path.join(wrong, "sdkconfig.defaults"), "w") as f:
+            f.write('CONFIG_SECURE_LMK="another-lmk-key!"\n')
+        secure_wrong = build(wrong, tmp)
         for name, fn in [("sensor deep sleep + downlink", lambda: scenario_sensor(simbin, gw, sensor, tmp)),
                          ("determinism", lambda: scenario_example_style(simbin, gw, sensor, tmp)),
                          ("NVS kept across runs", lambda: scenario_nvs_kept(simbin, gw, sensor, tmp)),
                          ("power unplug/replug/reboot", lambda: scenario_power(simbin, gw, sensor, tmp)),
                          ("channel hopping", lambda: scenario_hopper(simbin, gw, hopper, tmp)),
                          ("Arduino sketches", lambda: scenario_arduino(simbin, sender, receiver)),
+                         ("encrypted pair", lambda: scenario_secure(simbin, secure, secure_wrong)),
+                         ("relay", lambda: scenario_relay(simbin, gw, relay, sensor, tmp)),
                          ("missing symbols", lambda: scenario_missing_symbol(tmp))]:
             before = failures
             fn()

@@ -254,6 +254,27 @@ def scenario_relay(simbin, gw, relay, sensor, tmp):
         sim.stop()
 
 
+def scenario_lifecycle(simbin, sender, life):
+    """Software and esp_timer timers, light sleep (radio off), esp_restart, a panic; RTC no-init memory survives both resets."""
+    sim = Sim(simbin, ["--node", f"app={sender},mac=02:00:00:00:00:40", "--node", f"app={life},mac=02:00:00:00:00:50"])
+    try:
+        sim.until(lambda l: l.get("node") == 1 and l.get("log", "").endswith("life: done"))
+        lg = [(t, l.split("life: ")[1]) for t, l in sim.logs(1) if "life: " in l]
+        want = [(1, "boot 1 reset=1"), (100001, "timer tick 1"), (200001, "timer tick 2"), (250001, "esp_timer fired"),
+                (300001, "timer tick 3"), (300001, "both timers done (bits 3) at 300000 us"),
+                (5300001, "light sleep: 5000000 us, cause 4"), (6000001, "heard 44 bytes"), (8000001, "heard 44 bytes"),
+                (8300001, "boot 2 reset=3"), (9300001, "boot 3 reset=4"), (9300001, "done")]
+        check(lg == want, f"timers, light sleep, restart, panic in order at exact times: {lg}")
+        st = [(t, l) for t, l in sim.logs(0) if l.startswith("Last Packet")]
+        check([l.endswith("Fail") for t, l in st if 1000000 < t < 5300001] == [True, True],
+              f"frames sent during the light sleep are not acknowledged: {st[:4]}")
+        check(any("Guru Meditation Error: Aborted" in l for _, l in sim.logs(1)), "abort() prints a panic")
+        ev = [(l["event"], l["reset_reason"]) for l in sim.lines if l.get("index") == 1 and "event" in l]
+        check(ev == [("restart", "sw"), ("panic", "panic")], f"restart then panic reboot: {ev}")
+    finally:
+        sim.stop()
+
+
 def scenario_missing_symbol(tmp):
     """An API the runtime does not have fails the link, naming it."""
     proj = os.path.join(tmp, "unsupported")
@@ -275,7 +296,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         gw, sensor, hopper = build("gateway", tmp), build("sensor", tmp), build("hopper", tmp)
         sender, receiver = build("sender", tmp), build("receiver", tmp)
-        relay, secure = build("relay", tmp), build("secure", tmp)
+        relay, secure, life = build("relay", tmp), build("secure", tmp), build("lifecycle", tmp)
         wrong = os.path.join(tmp, "secure-wrong-key")
         shutil.copytree(os.path.join(HERE, "apps", "secure"), wrong)
         with open(os.path.join(wrong, "sdkconfig.defaults"), "w") as f:
@@ -289,6 +310,7 @@ def main():
                          ("Arduino sketches", lambda: scenario_arduino(simbin, sender, receiver)),
                          ("encrypted pair", lambda: scenario_secure(simbin, secure, secure_wrong)),
                          ("relay", lambda: scenario_relay(simbin, gw, relay, sensor, tmp)),
+                         ("timers, light sleep, restart, panic", lambda: scenario_lifecycle(simbin, sender, life)),
                          ("missing symbols", lambda: scenario_missing_symbol(tmp))]:
             before = failures
             fn()

@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests node-tests bench-sim bench-host tsan soak clean
+        c-tests portability sim-tests node-tests node-demo bench-sim bench-host tsan soak clean
 
 all: build
 
@@ -139,6 +139,12 @@ NODE_VENV := .build-node/venv
 $(NODE_VENV)/bin/python:
 	$(PYTHON) -m venv $(NODE_VENV)
 	$(NODE_VENV)/bin/python -m pip install -q "esp-idf-kconfig>=2.5,<4"
+# One command: a firmware node (an Arduino sketch) sending to a simulated dongle, seen with `espnow listen`.
+node-demo: deps $(NODE_VENV)/bin/python
+	$(SWIFT) build --product espnow-sim
+	$(SWIFT) build --product espnow
+	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python sh Benchmarks/node_demo.sh
+
 node-tests: deps $(NODE_VENV)/bin/python
 	$(SWIFT) build --product espnow-sim
 	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python $(PYTHON) Tests/Nodes/test_nodes.py .build/debug/espnow-sim

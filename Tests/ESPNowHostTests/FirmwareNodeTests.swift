@@ -16,7 +16,7 @@ struct NodeTestError: Error, CustomStringConvertible {
 
     /// Builds a sketch with nodebuild.py (as `espnow node build` does) into a temporary directory.
     static func build(_ sketch: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("node-\(sketch)-\(getpid())").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("node-\(sketch)-\(getpid())-\(UUID().uuidString)").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", repo.appendingPathComponent("firmware-bridge/host/node/nodebuild.py").path,

@@ -14,23 +14,50 @@ struct NodeTestError: Error, CustomStringConvertible {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// Builds a sketch with nodebuild.py (as `espnow node build` does) into a temporary directory.
+    /// The `espnow` executable built next to this test bundle.
+    static let espnow: String = {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let c = dir.appendingPathComponent("espnow").path
+            if FileManager.default.isExecutableFile(atPath: c) { return c }
+            dir = dir.deletingLastPathComponent()
+        }
+        return "espnow"
+    }()
+
+    /// Runs `espnow node build ARGS`; returns (status, stdout, stderr).
+    static func nodeBuild(_ args: [String]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: espnow)
+        p.arguments = ["node", "build"] + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Builds a sketch with `espnow node build` into a temporary directory; returns the executable.
     static func build(_ sketch: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("node-\(sketch)-\(getpid())-\(UUID().uuidString)").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", repo.appendingPathComponent("firmware-bridge/host/node/nodebuild.py").path,
-                       repo.appendingPathComponent("Tests/Nodes/sketches/\(sketch)/\(sketch).ino").path,
-                       "--build-dir", dir]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0,
-              let path = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init)
-        else { throw NodeTestError("building the \(sketch) sketch failed (status \(p.terminationStatus))") }
+        let (status, out, err) = try nodeBuild([repo.appendingPathComponent("Tests/Nodes/sketches/\(sketch)/\(sketch).ino").path,
+                                                "--build-dir", dir])
+        guard status == 0, let path = out.split(separator: "\n").last.map(String.init) else {
+            throw NodeTestError("espnow node build \(sketch) failed (status \(status)): \(err)")
+        }
         return path
+    }
+
+    @Test func nodeBuildRefusesWhatIsNotAProject() throws {
+        let (status, out, err) = try Self.nodeBuild(["/nonexistent/project"])
+        #expect(status == 1 && out.isEmpty)
+        #expect(err.contains("not an ESP-IDF project (no main/ directory)"))
+        let (s2, _, e2) = try Self.nodeBuild(["/nonexistent/sketch.ino"])
+        #expect(s2 == 1 && e2.contains("no such sketch"))
     }
 
     /// The tutorials' struct_message: char a[32]; int b; float c; bool d (44 bytes with padding).

@@ -32,11 +32,16 @@ struct NodeBuild: ParsableCommand {
     @Option(name: .customLong("build-dir"), help: "Build directory (default: PROJECT/build-node)")
     var buildDir: String?
 
+    @Option(help: "ESP-IDF API the code is written for: 5.4 (default) or 5.5 (send callback with esp_now_send_info_t)")
+    var idf: String = "5.4"
+
     func run() throws {
         let script = try Self.nodebuild()
         var args = [script, path]
         if let output { args += ["-o", output] }
         if let buildDir { args += ["--build-dir", buildDir] }
+        guard idf == "5.4" || idf == "5.5" else { throw CLIError(.usage, "--idf \(idf): 5.4 or 5.5") }
+        args += ["--idf", idf]
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3"] + args

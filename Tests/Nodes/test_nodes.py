@@ -275,6 +275,63 @@ def scenario_lifecycle(simbin, sender, life):
         sim.stop()
 
 
+def scenario_idf55(simbin, tmp):
+    """--idf 5.5: the send callback gets v5.5's esp_now_send_info_t; ESP_IDF_VERSION says 5.5."""
+    proj = os.path.join(tmp, "idf55")
+    os.makedirs(os.path.join(proj, "main"), exist_ok=True)
+    with open(os.path.join(proj, "main", "CMakeLists.txt"), "w") as f:
+        f.write('idf_component_register(SRCS "main.c" INCLUDE_DIRS ".")\n')
+    with open(os.path.join(proj, "main", "main.c"), "w") as f:
+        f.write(r"""#include <string.h>
+#include "esp_idf_version.h"
+#include "esp_log.h"
+#include "esp_mac.h"
+#include "esp_now.h"
+#include "esp_wifi.h"
+#if ESP_IDF_VERSION < ESP_IDF_VERSION_VAL(5, 5, 0)
+#error "built as 5.5"
+#endif
+static void sent(const esp_now_send_info_t *tx, esp_now_send_status_t st)
+{
+    ESP_LOGI("v55", "to " MACSTR " from " MACSTR " if %d status %d tx_status %d", MAC2STR(tx->des_addr),
+             MAC2STR(tx->src_addr), (int)tx->ifidx, (int)st, (int)tx->tx_status);
+}
+void app_main(void)
+{
+    wifi_init_config_t cfg = WIFI_INIT_CONFIG_DEFAULT();
+    ESP_ERROR_CHECK(esp_wifi_init(&cfg));
+    ESP_ERROR_CHECK(esp_wifi_set_mode(WIFI_MODE_STA));
+    ESP_ERROR_CHECK(esp_wifi_start());
+    ESP_ERROR_CHECK(esp_now_init());
+    ESP_ERROR_CHECK(esp_now_register_send_cb(sent));
+    esp_now_peer_info_t p = { .ifidx = WIFI_IF_STA };
+    memset(p.peer_addr, 0xff, 6);
+    ESP_ERROR_CHECK(esp_now_add_peer(&p));
+    uint8_t lonely[6] = { 2, 0, 0, 0, 0, 0x99 };
+    memcpy(p.peer_addr, lonely, 6);
+    ESP_ERROR_CHECK(esp_now_add_peer(&p));
+    ESP_ERROR_CHECK(esp_now_send(p.peer_addr, (const uint8_t *)"x", 1));
+    memset(p.peer_addr, 0xff, 6);
+    ESP_ERROR_CHECK(esp_now_send(p.peer_addr, (const uint8_t *)"y", 1));
+}
+""")
+    r = subprocess.run([sys.executable, NODEBUILD, proj, "--idf", "5.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(r.returncode == 0, "a v5.5-style application builds with --idf 5.5: " + r.stderr[-300:])
+    r4 = subprocess.run([sys.executable, NODEBUILD, proj, "--build-dir", os.path.join(tmp, "idf55-as-54")],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(r4.returncode != 0 and "built as 5.5" in r4.stderr, "without --idf 5.5 it is built against v5.4")
+    if r.returncode != 0:
+        return
+    sim = Sim(simbin, ["--node", f"app={r.stdout.strip().splitlines()[-1]},mac=02:00:00:00:00:30"])
+    try:
+        sim.until(lambda l: l.get("node") == 0 and "to ff:ff" in l.get("log", ""))
+        lg = [l.split("v55: ")[1] for _, l in sim.logs(0)]
+        check(lg == ["to 02:00:00:00:00:99 from 02:00:00:00:00:30 if 0 status 1 tx_status 1",
+                     "to ff:ff:ff:ff:ff:ff from 02:00:00:00:00:30 if 0 status 0 tx_status 0"], f"send info: {lg}")
+    finally:
+        sim.stop()
+
+
 def scenario_missing_symbol(tmp):
     """An API the runtime does not have fails the link, naming it."""
     proj = os.path.join(tmp, "unsupported")
@@ -311,6 +368,7 @@ def main():
                          ("encrypted pair", lambda: scenario_secure(simbin, secure, secure_wrong)),
                          ("relay", lambda: scenario_relay(simbin, gw, relay, sensor, tmp)),
                          ("timers, light sleep, restart, panic", lambda: scenario_lifecycle(simbin, sender, life)),
+                         ("ESP-IDF v5.5 send callback", lambda: scenario_idf55(simbin, tmp)),
                          ("missing symbols", lambda: scenario_missing_symbol(tmp))]:
             before = failures
             fn()

@@ -1897,6 +1897,13 @@ int coord_main(int argc, char **argv)
     int who[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 1];
     while (!s_quit) {
         now = now_us();
+        /* A dongle tells the medium of a state change before it answers its host, so a
+         * frame another dongle sent after that answer must be judged against the new
+         * state: take every message already queued by any dongle before judging frames
+         * (one poll round alone would see only the sockets ready when it started). */
+        for (int i = 0; i < C.ndongles; i++) {
+            if (R[i].cfg->kind == RADIO_DONGLE && R[i].med_fd >= 0) read_medium(&R[i], now);
+        }
         /* Instant mode: frames of a running firmware node go on the air once it blocks. */
         bool hold = !C.realtime && fw_any_running();
         if (!hold) medium_run(now);

@@ -17,6 +17,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1042,6 +1043,20 @@ static void fw_setup(radio_t *r)
     fw_start(r, RST_POWERON, 0, NULL);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The temporary node directories go with the run (a node given dir= keeps its own). */
+static void fw_cleanup(void)
+{
+    if (s_fw_tmp[0]) nftw(s_fw_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Control socket: reboot (reset pin), unplug (power off: RTC memory lost, NVS kept), replug. */
 static const char *fw_control(radio_t *r, const char *cmd, int reason)
 {
@@ -1670,6 +1685,7 @@ static void cleanup(void)
         close_pty(&R[i]);
     }
     if (s_control[0]) unlink(s_control);
+    fw_cleanup();
     for (int ch = 1; ch <= 14; ch++) {
         while (s_ch[ch].head) {
             req_t *q = s_ch[ch].head;

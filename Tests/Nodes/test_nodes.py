@@ -332,6 +332,21 @@ void app_main(void)
         sim.stop()
 
 
+def scenario_apicheck(simbin, api):
+    """The runtime's API behaviour checked from inside a node (apps/apicheck: CRC check values,
+    NVS codes, queues, semaphores, mutexes, priorities, event groups, notifications, esp_event, esp_timer)."""
+    sim = Sim(simbin, ["--node", f"app={api}"])
+    try:
+        sim.until(lambda l: l.get("node") == 0 and "checks done" in l.get("log", ""))
+        lines = [l for _, l in sim.logs(0)]
+        fails = [l for l in lines if ": FAIL" in l]
+        check(not fails, f"failed checks: {fails}")
+        check(sum(": ok" in l for l in lines) == 45, f"45 checks ran, {sum(': ok' in l for l in lines)} ok")
+        check(lines[-1].endswith("checks done, 0 failed"), lines[-1])
+    finally:
+        sim.stop()
+
+
 def scenario_missing_symbol(tmp):
     """An API the runtime does not have fails the link, naming it."""
     proj = os.path.join(tmp, "unsupported")
@@ -354,6 +369,7 @@ def main():
         gw, sensor, hopper = build("gateway", tmp), build("sensor", tmp), build("hopper", tmp)
         sender, receiver = build("sender", tmp), build("receiver", tmp)
         relay, secure, life = build("relay", tmp), build("secure", tmp), build("lifecycle", tmp)
+        api = build("apicheck", tmp)
         wrong = os.path.join(tmp, "secure-wrong-key")
         shutil.copytree(os.path.join(HERE, "apps", "secure"), wrong)
         with open(os.path.join(wrong, "sdkconfig.defaults"), "w") as f:
@@ -369,6 +385,7 @@ def main():
                          ("relay", lambda: scenario_relay(simbin, gw, relay, sensor, tmp)),
                          ("timers, light sleep, restart, panic", lambda: scenario_lifecycle(simbin, sender, life)),
                          ("ESP-IDF v5.5 send callback", lambda: scenario_idf55(simbin, tmp)),
+                         ("API behaviour", lambda: scenario_apicheck(simbin, api)),
                          ("missing symbols", lambda: scenario_missing_symbol(tmp))]:
             before = failures
             fn()

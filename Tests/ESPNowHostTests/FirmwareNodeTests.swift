@@ -114,7 +114,7 @@ struct NodeTestError: Error, CustomStringConvertible {
             #expect(msg.count == 44)
             // The sketch may still be booting: the send is acknowledged once its radio is up.
             var acked = false
-            for _ in 0..<50 where !acked {
+            for _ in 0..<300 where !acked {
                 acked = try await e.send(to, msg)
                 if !acked { try await Task.sleep(for: .milliseconds(100)) }
             }

@@ -6,7 +6,7 @@ import ESPNowWire
 import Foundation
 import Logging
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -112,10 +112,10 @@ final class Session: Sendable {
         return try await run(path: path.path, air: air, follow: path.dongle, options, prepare: prepare, body)
     }
 
-    /// Opens `path` (whose simulator, if any, is `air` and is stopped at the end). With
-    /// `follow` (`--port auto` found it through udev), an unplugged dongle is reconnected
-    /// wherever it comes back (same USB serial number) and its state restored; otherwise a
-    /// lost port ends the command.
+    /// Opens `path` (whose simulator, if any, is `air` and is stopped at the end). A lost
+    /// port ends the command, unless `--reconnect`: then the dongle is waited for where it
+    /// comes back (same USB serial number when udev knows it, `follow` or looked up; else
+    /// the same path) and its state restored.
     static func run<T: Sendable>(path: String, air: SimAir?, follow: SerialDevice? = nil, _ options: ConnectionOptions,
                                  prepare: Bool = true, _ body: @Sendable (Session) async throws -> T) async throws -> T {
         var devOptions = DeviceOptions()
@@ -358,12 +358,12 @@ enum PortFinder {
 /// Ctrl-C and SIGTERM: the first one ends the running loop (which then prints its summary
 /// and cleans up); outside a loop, or on the second one, stop the simulators and exit 130.
 enum Interrupt {
-    private static let current = Mutex<(task: Task<Void, Never>?, count: Int)>((nil, 0))
+    private static let current = NIOLockedValueBox<(task: Task<Void, Never>?, count: Int)>((nil, 0))
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    private static let installed = Mutex(false)
+    private static let installed = NIOLockedValueBox(false)
 
     static func install() {
-        let first = installed.withLock { i -> Bool in
+        let first = installed.withLockedValue { i -> Bool in
             defer { i = true }
             return !i
         }
@@ -373,7 +373,7 @@ enum Interrupt {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler {
-                let task = current.withLock { c -> Task<Void, Never>? in
+                let task = current.withLockedValue { c -> Task<Void, Never>? in
                     c.count += 1
                     return c.count == 1 ? c.task : nil
                 }
@@ -394,7 +394,7 @@ enum Interrupt {
     /// Ends the running loop as the first Ctrl-C would (a command without a loop ends by
     /// itself; its later output is dropped).
     static func stopQuietly() {
-        let task = current.withLock { c -> Task<Void, Never>? in
+        let task = current.withLockedValue { c -> Task<Void, Never>? in
             c.count += 1
             return c.task
         }
@@ -426,18 +426,18 @@ enum Interrupt {
     /// Errors other than cancellation propagate.
     @discardableResult
     static func loop(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        let failure = Mutex<(any Error)?>(nil)
+        let failure = NIOLockedValueBox<(any Error)?>(nil)
         let t = Task {
-            do { try await body() } catch is CancellationError {} catch { failure.withLock { $0 = error } }
+            do { try await body() } catch is CancellationError {} catch { failure.withLockedValue { $0 = error } }
         }
-        current.withLock { $0 = (t, 0) }
+        current.withLockedValue { $0 = (t, 0) }
         await t.value
-        let interrupted = current.withLock { c -> Bool in
+        let interrupted = current.withLockedValue { c -> Bool in
             let i = c.count > 0
             c = (nil, c.count)
             return i
         }
-        if let e = failure.withLock({ $0 }) { throw e }
+        if let e = failure.withLockedValue({ $0 }) { throw e }
         return interrupted
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -74,7 +74,7 @@ enum JSON: Sendable {
 /// Line output: every line goes out whole and at once (pipes see complete lines as they
 /// happen, so `espnow listen | jq` streams).
 enum Out {
-    private static let lock = Mutex<Void>(())
+    private static let lock = NIOLock()
 
     static func line(_ s: String) {
         if isStdoutClosed { return }
@@ -87,12 +87,12 @@ enum Out {
     static func status(_ s: String) { write(fd: STDERR_FILENO, "\r\u{1B}[2K" + s) }
     static func clearStatus() { write(fd: STDERR_FILENO, "\r\u{1B}[2K") }
 
-    private static let stdoutClosed = Mutex(false)
+    private static let stdoutClosed = NIOLockedValueBox(false)
 
     /// stdout's reader is gone: later lines are dropped, and the running loop ends as on
     /// Ctrl-C (outside a loop the command ends at once, exit 0).
     private static func stdoutGone() {
-        let first = stdoutClosed.withLock { c -> Bool in
+        let first = stdoutClosed.withLockedValue { c -> Bool in
             defer { c = true }
             return !c
         }
@@ -100,13 +100,13 @@ enum Out {
         Interrupt.stopQuietly()
     }
 
-    static var isStdoutClosed: Bool { stdoutClosed.withLock { $0 } }
+    static var isStdoutClosed: Bool { stdoutClosed.withLockedValue { $0 } }
 
     static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
 
     static func write(fd: Int32, _ s: String) {
-        lock.withLock { _ in
+        lock.withLock {
             var bytes = Array(s.utf8)
             var off = 0
             while off < bytes.count {

@@ -47,7 +47,7 @@ enum PacketView {
         "\(pad("time", 12))  \(pad("source", 17))   \(pad("dst", 5))  \(pad("rssi", 8, right: true))  \(pad("ch", 5))  \(pad("len", 6, right: true))  payload"
     }
 
-    static func json(_ p: ReceivedPacket, bytes: [UInt8], me: DeviceInfo) -> JSON {
+    static func json(_ p: ReceivedPacket, bytes: [UInt8], me: DeviceInfo, decode: Bool = true) -> JSON {
         var o: [(String, JSON)] = [
             ("time", .double(Date().timeIntervalSince1970)),
             ("src", .string(p.src.description)),
@@ -61,7 +61,7 @@ enum PacketView {
             ("payload_hex", .string(Fmt.hex(bytes))),
         ]
         if let s = String(validating: bytes, as: UTF8.self) { o.append(("payload_text", .string(s))) }
-        if let r = SensorReading(bytes) { o.append(("sensor", r.json)) }
+        if decode, let r = SensorReading(bytes) { o.append(("sensor", r.json)) }
         return .object(o)
     }
 }
@@ -84,10 +84,10 @@ struct Listen: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Only packets from this MAC.", valueName: "MAC"))
     var from: MACArg?
 
-    @Option(help: ArgumentHelp("Also write the packets to a pcap file (LINKTYPE_IEEE802_11_RADIOTAP).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Also write the packets to a pcap file (LINKTYPE_IEEE802_11_RADIOTAP); `-` is stdout (the packet lines then go to stderr), a FIFO is written as it is.", valueName: "FILE"))
     var pcap: String?
 
-    @Flag(help: "Show sensor readings (docs/SIMULATOR.md) as raw payload instead of decoding them.")
+    @Flag(help: "Show sensor readings (docs/SIMULATOR.md) as the raw payload, in human output and --json (no `sensor` object).")
     var raw = false
 
     @Option(help: ArgumentHelp("The dongle's receive buffer in bytes (esp_now's rxbuf; packets that do not fit are dropped and reported).", valueName: "BYTES"))
@@ -99,10 +99,12 @@ struct Listen: AsyncParsableCommand {
         if let c = count, c <= 0 { throw ValidationError("--count must be at least 1") }
         if let t = timeout, !(t > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
         if let r = rxbuf, !(1...Int(UInt32.max)).contains(r) { throw ValidationError("--rxbuf must be a positive number of bytes") }
+        if pcap == "-" && connection.json { throw ValidationError("--pcap - writes the capture to stdout; it does not go with --json") }
     }
 
     func run() async throws {
         let writer = try pcap.map { try PcapWriter(path: $0) }
+        if writer?.toStdout == true { Out.humanToStderr.withLockedValue { $0 = true } }
         let (count, timeout, from, json, decode, rxbuf) = (count, timeout, from?.mac, connection.json, !raw, rxbuf)
         let received = Locked(0)
         let timedOut = Locked(false)
@@ -144,7 +146,7 @@ struct Listen: AsyncParsableCommand {
                     let bytes = p.bytes
                     received.update { $0 += 1 }
                     if json {
-                        Out.json(PacketView.json(p, bytes: bytes, me: me))
+                        Out.json(PacketView.json(p, bytes: bytes, me: me, decode: decode))
                     } else {
                         Out.line(PacketView.line(p, bytes: bytes, decode: decode))
                     }

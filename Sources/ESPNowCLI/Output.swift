@@ -77,8 +77,29 @@ enum Out {
     private static let lock = NIOLock()
 
     static func line(_ s: String) {
+        if humanToStderr.withLockedValue({ $0 }) { return write(fd: STDERR_FILENO, s + "\n") }
         if isStdoutClosed { return }
         write(fd: STDOUT_FILENO, s + "\n")
+    }
+
+    /// stdout carries binary data (`listen --pcap -`): lines go to stderr.
+    static let humanToStderr = NIOLockedValueBox(false)
+
+    /// Raw bytes to stdout, whole; false once its reader is gone.
+    static func writeStdout(_ b: [UInt8]) -> Bool {
+        if isStdoutClosed { return false }
+        return lock.withLock {
+            var off = 0
+            while off < b.count {
+                let n = b.withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress! + off, b.count - off) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                off += n
+            }
+            return true
+        }
     }
     static func json(_ v: JSON) { line(v.text) }
     static func err(_ s: String) { write(fd: STDERR_FILENO, s + "\n") }
@@ -91,7 +112,7 @@ enum Out {
 
     /// stdout's reader is gone: later lines are dropped, and the running loop ends as on
     /// Ctrl-C (outside a loop the command ends at once, exit 0).
-    private static func stdoutGone() {
+    static func stdoutGone() {
         let first = stdoutClosed.withLockedValue { c -> Bool in
             defer { c = true }
             return !c

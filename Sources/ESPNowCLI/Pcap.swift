@@ -15,13 +15,25 @@ final class PcapWriter: Sendable {
     private let state = NIOLockedValueBox<(sequence: UInt16, records: Int)>((0, 0))
     var records: Int { state.withLockedValue { $0.records } }
 
+    /// `-` is stdout (the caller moves its own lines to stderr). A FIFO or other special
+    /// file is opened as it is (`mkfifo f; wireshark -k -i f`), a regular file created anew.
     init(path: String) throws {
         self.path = path
-        guard FileManager.default.createFile(atPath: path, contents: nil),
-              let h = FileHandle(forWritingAtPath: path) else {
-            throw CLIError(.io, "cannot create the capture file \(path) (check the directory and its permissions)")
+        var st = stat()
+        if path == "-" {
+            handle = FileHandle.standardOutput
+        } else if stat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
+            guard let h = FileHandle(forWritingAtPath: path) else {
+                throw CLIError(.io, "cannot open \(path) for writing the capture")
+            }
+            handle = h
+        } else {
+            guard FileManager.default.createFile(atPath: path, contents: nil),
+                  let h = FileHandle(forWritingAtPath: path) else {
+                throw CLIError(.io, "cannot create the capture file \(path) (check the directory and its permissions)")
+            }
+            handle = h
         }
-        handle = h
         var g: [UInt8] = []
         g.le32(0xA1B2_C3D4)  // microsecond timestamps
         g.le16(2)
@@ -33,7 +45,14 @@ final class PcapWriter: Sendable {
         try write(g)
     }
 
+    var toStdout: Bool { path == "-" }
+
     private func write(_ b: [UInt8]) throws {
+        if toStdout {
+            // The reader (wireshark -i -) went away: end quietly, as `listen | head` does.
+            if !Out.writeStdout(b) { Out.stdoutGone() }
+            return
+        }
         do {
             try handle.write(contentsOf: Data(b))
         } catch {
@@ -41,7 +60,7 @@ final class PcapWriter: Sendable {
         }
     }
 
-    func close() { try? handle.close() }
+    func close() { if !toStdout { try? handle.close() } }
 
     /// Appends one received packet.
     func append(src: MACAddress, dst: MACAddress, rate: UInt8, rssi: Int8, channel: UInt8, payload: [UInt8],
@@ -153,11 +172,14 @@ struct SensorReading: Sendable {
     var node: UInt8
 
     init?(_ b: [UInt8]) {
+        // The simulator's format (docs/SIMULATOR.md): magic, version, exact length, and
+        // values a sensor can report; anything else is shown as the bytes it is.
         guard b.count == 10, b[0] == 0x53, b[1] == 1 else { return nil }
         seq = UInt32(b[2]) | UInt32(b[3]) << 8 | UInt32(b[4]) << 16 | UInt32(b[5]) << 24
         tempCenti = Int16(bitPattern: UInt16(b[6]) | UInt16(b[7]) << 8)
         humidity = b[8]
         node = b[9]
+        guard (-4000...12500).contains(tempCenti), humidity <= 100 else { return nil }
     }
 
     var temperature: Double { Double(tempCenti) / 100 }

@@ -26,8 +26,8 @@ struct Sim: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A scene file (JSON, docs/SIMULATOR.md).", valueName: "FILE"))
     var scene: String?
 
-    @Option(help: "Seed for MACs and randomness.")
-    var seed: Int = 1
+    @Option(help: "Seed for MACs and randomness (default: the scene's `seed`, else 1).")
+    var seed: Int?
 
     @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
     var seconds: Double?
@@ -51,7 +51,8 @@ struct Sim: AsyncParsableCommand {
             args += ["--dongles", "\(dongles)"]
             expect = dongles + nodes.count
         }
-        args += ["--seed", "\(seed)"]
+        // A scene carries its own seed; only an explicit --seed overrides it.
+        if let s = seed { args += ["--seed", "\(s)"] } else if scene == nil { args += ["--seed", SimDefaults.seed] }
         for n in nodes { args += ["--node", n] }
         if scene != nil { expect += nodes.count }
         if realtime { args.append("--realtime") }
@@ -79,7 +80,10 @@ struct Sim: AsyncParsableCommand {
                     for await line in air.laterLines {
                         Out.line(json ? line : "simulator: \(line)")
                     }
-                    throw CLIError(.device, "the simulator stopped unexpectedly")
+                    // Ctrl-C on a terminal reaches the simulator too, which then stops cleanly
+                    // (status 0, or ended by the signal): that is the end the user asked for.
+                    if Task.isCancelled || air.stoppedByRequest() { return }
+                    throw CLIError(.device, "the simulator stopped unexpectedly (status \(air.process.terminationStatus))")
                 }
                 g.addTask {
                     if let s = seconds {

@@ -150,6 +150,17 @@ final class SimAir: Sendable {
         return SimAir(process: p, radios: radios, laterLines: later, sceneFile: sceneFile)
     }
 
+    /// Waits for the simulator to exit; whether it ended as asked to (status 0, or by
+    /// SIGINT/SIGTERM/SIGHUP) rather than by a failure.
+    func stoppedByRequest() -> Bool {
+        process.waitUntilExit()
+        switch process.terminationReason {
+        case .exit: return process.terminationStatus == 0
+        case .uncaughtSignal: return [SIGINT, SIGTERM, SIGHUP].contains(process.terminationStatus)
+        @unknown default: return false
+        }
+    }
+
     /// Stops the simulator (its dongles' ptys close) and waits for it.
     func stop() async {
         let p = process

@@ -25,6 +25,7 @@ enum Harness {
         var status: Int32
         var stdout: String
         var stderr: String
+        var stdoutData = Data()
         var lines: [String] { stdout.split(separator: "\n").map(String.init) }
         /// Every stdout line parsed as a JSON object (fails the test if one is not).
         func json() throws -> [[String: Any]] {
@@ -76,9 +77,10 @@ enum Harness {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 Thread { p.waitUntilExit(); c.resume() }.start()
             }
+            let data = (try? Data(contentsOf: outURL)) ?? Data()
             let r = Result(status: p.terminationStatus,
-                           stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                           stderr: stderrText)
+                           stdout: String(decoding: data, as: UTF8.self),
+                           stderr: stderrText, stdoutData: data)
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
             return r

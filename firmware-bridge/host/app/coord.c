@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1660,6 +1661,36 @@ static bool check_macs(char *err, size_t cap)
     return true;
 }
 
+/* One simulator per --link-dir: a second one would repoint the links and delete them on
+ * exit. DIR/.lock holds the owner's pid under flock (released when the process ends). */
+static bool lock_link_dir(char *err, size_t n)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", s_link_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, n, "--link-dir %s: cannot create %s: %s", s_link_dir, path, strerror(errno));
+        return false;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t r = pread(fd, pid, sizeof pid - 1, 0);
+        pid[r > 0 ? r : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, n, "link dir %s in use by pid %s", s_link_dir, pid[0] ? pid : "?");
+        close(fd);
+        return false;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        snprintf(err, n, "--link-dir %s: cannot write %s: %s", s_link_dir, path, strerror(errno));
+        close(fd);
+        return false;
+    }
+    return true;  /* fd stays open: the lock lives as long as this process */
+}
+
 static int fail(const char *msg)
 {
     fprintf(stderr, "espnow-sim: %s\n", msg);
@@ -1822,6 +1853,7 @@ int coord_main(int argc, char **argv)
         snprintf(err, sizeof err, "--link-dir %s: %s", s_link_dir, strerror(errno));
         return fail(err);
     }
+    if (s_link_dir && !lock_link_dir(err, sizeof err)) return fail(err);
     ssize_t sl = readlink("/proc/self/exe", s_self, sizeof s_self - 1);
     if (sl <= 0) return fail("cannot find our own executable (/proc/self/exe)");
     s_self[sl] = '\0';

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bridge_core.h"
+#include "bridge_proto.h"
 #include "esp_err.h"
 #include "esp_idf_version.h"
 #include "esp_mac.h"
@@ -323,6 +324,11 @@ int main(int argc, char **argv)
     bool child = false;
 
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--version")) {
+            printf("espnow-sim (bridge protocol %u, ESP-IDF emulation %d.%d.%d)\n", (unsigned)BR_PROTO_VERSION,
+                   ESP_IDF_VERSION_MAJOR, ESP_IDF_VERSION_MINOR, ESP_IDF_VERSION_PATCH);
+            return 0;
+        }
         if (!strcmp(argv[i], "--dongles") || !strcmp(argv[i], "--scene") || !strcmp(argv[i], "--node"))
             return coord_main(argc, argv);
     }

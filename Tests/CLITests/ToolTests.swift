@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `espnow sim`, captures to stdout and FIFOs, the sensor decoder.
+@Suite(.serialized) struct ToolTests {
+    static func tmp(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("espnow-\(name)-\(UUID().uuidString.prefix(8))").path
+    }
+
+    static func waitForStdout(_ r: Harness.Running, _ text: String) async throws {
+        for _ in 0..<400 {
+            if ((try? String(contentsOf: r.outURL, encoding: .utf8)) ?? "").contains(text) { return }
+            if !r.process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("no '\(text)' on stdout")
+    }
+
+    /// Ctrl-C on a terminal reaches the whole process group (espnow and its simulator): exit 0.
+    @Test func simCtrlCExitsZero() async throws {
+        let r = try Harness.Running(Harness.espnow, ["sim", "--dongles", "1"])
+        try await Self.waitForStdout(r, "Ctrl-C stops the simulator")
+        // As a terminal does: the signal to espnow and to its simulator (same process group).
+        let pid = r.process.processIdentifier
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let children = tasks.flatMap { t in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(t)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { Int32($0) }
+        }
+        #expect(!children.isEmpty)
+        for c in children { kill(c, SIGINT) }
+        kill(pid, SIGINT)
+        let res = try #require(await LinkTests.finish(r))
+        #expect(res.status == 0, "\(res.stderr)")
+        #expect(!res.stderr.contains("unexpectedly"))
+    }
+
+    @Test func simHonoursTheScenesSeed() async throws {
+        let scene = Self.tmp("scene") + ".json"
+        defer { try? FileManager.default.removeItem(atPath: scene) }
+        try #"{"seed": 42, "dongles": 1}"#.write(toFile: scene, atomically: true, encoding: .utf8)
+        func mac(_ args: [String]) async throws -> String? {
+            let r = try await Harness.run(["sim", "--json", "--for", "0.2"] + args)
+            #expect(r.status == 0, "\(r.stderr)")
+            return try r.json().first { $0["port"] != nil }?["sta_mac"] as? String
+        }
+        let fromScene = try await mac(["--scene", scene])
+        #expect(fromScene != nil)
+        #expect(fromScene == (try await mac(["--dongles", "1", "--seed", "42"])))
+        #expect(fromScene != (try await mac(["--dongles", "1"])))
+    }
+
+    @Test func linkDirInUseIsRefused() async throws {
+        let dir = Self.tmp("links")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try Harness.Running(Harness.espnow, ["sim", "--dongles", "1", "--link-dir", dir])
+        try await Self.waitForStdout(first, "Ctrl-C stops the simulator")
+        let second = try await Harness.run(["sim", "--dongles", "1", "--link-dir", dir, "--for", "0.2"])
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("link dir \(dir) in use by pid"), "\(second.stderr)")
+        // The first one's link still works.
+        let info = try await Harness.run(["info", "--port", "\(dir)/dongle0", "--json"])
+        #expect(info.status == 0, "\(info.stderr)")
+        kill(first.process.processIdentifier, SIGTERM)
+        _ = await first.wait()
+        let v = try await Harness.Running(Harness.sim, ["--version"]).wait()
+        #expect(v.status == 0)
+        #expect(v.stdout.contains("espnow-sim") && v.stdout.contains("protocol 1"))
+    }
+
+    @Test func pcapToStdoutAndFIFO() async throws {
+        let air = try TestAir(dongles: 2)
+        defer { air.stop() }
+        let (rx, tx) = (air.dongles[0], air.dongles[1])
+        let l = try Harness.Running(Harness.espnow, ["listen", "--port", rx.port, "--count", "1", "--pcap", "-"])
+        try await l.waitForStderr("listening on")
+        #expect(try await Harness.run(["send", "--port", tx.port, "broadcast", "to stdout"]).status == 0)
+        let r = try #require(await LinkTests.finish(l))
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = r.stdoutData
+        #expect(Array(out.prefix(4)) == [0xD4, 0xC3, 0xB2, 0xA1])
+        #expect(out.count > 24 + 16)
+        #expect(r.stderr.contains("\"to stdout\""))  // the packet line moved to stderr
+
+        let fifo = Self.tmp("fifo")
+        defer { try? FileManager.default.removeItem(atPath: fifo) }
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let copy = Self.tmp("copy")
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        let cat = try Harness.Running("/bin/sh", ["-c", "cat '\(fifo)' > '\(copy)'"])
+        let l2 = try Harness.Running(Harness.espnow, ["listen", "--port", rx.port, "--count", "1", "--pcap", fifo])
+        try await l2.waitForStderr("listening on")
+        #expect(try await Harness.run(["send", "--port", tx.port, "broadcast", "to fifo"]).status == 0)
+        #expect(try #require(await LinkTests.finish(l2)).status == 0)
+        _ = await LinkTests.finish(cat)
+        var st = stat()
+        #expect(stat(fifo, &st) == 0 && (st.st_mode & S_IFMT) == S_IFIFO)  // still a FIFO
+        let copied = try Data(contentsOf: URL(fileURLWithPath: copy))
+        #expect(Array(copied.prefix(4)) == [0xD4, 0xC3, 0xB2, 0xA1])
+        #expect(copied.count > 24 + 16)
+    }
+
+    @Test func sensorDecoderOnlyOnItsFormat() async throws {
+        let air = try TestAir(dongles: 2)
+        defer { air.stop() }
+        let (rx, tx) = (air.dongles[0], air.dongles[1])
+        func listen(_ extra: [String], hex: String) async throws -> [String: Any]? {
+            let l = try Harness.Running(Harness.espnow, ["listen", "--port", rx.port, "--count", "1", "--json"] + extra)
+            try await l.waitForStderr("listening on")
+            #expect(try await Harness.run(["send", "--port", tx.port, "broadcast", hex, "--hex"]).status == 0)
+            let r = try #require(await LinkTests.finish(l))
+            return try r.json().first
+        }
+        let reading = "530101000000d0073200"  // seq 1, 20.00 °C, 50 %, node 0
+        let decoded = try await listen([], hex: reading)
+        #expect((decoded?["sensor"] as? [String: Any])?["humidity"] as? Int == 50)
+        #expect(try await listen(["--raw"], hex: reading)?["sensor"] == nil)
+        // Right magic and length, impossible values (humidity 255): not a reading.
+        #expect(try await listen([], hex: "5301ffffffff0080ff00")?["sensor"] == nil)
+    }
+}

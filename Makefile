@@ -73,6 +73,9 @@ c-tests: $(FUZZ_DIR)
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) \
 	    Tests/CCore/test_dispatch.c -o $(FUZZ_DIR)/test_dispatch
 	$(FUZZ_DIR)/test_dispatch
+	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -DESP_NOW_MAX_DATA_LEN_V2=1490 -I$(CORE_INC) -I$(EMU_DIR)/include \
+	    $(CORE_SRCS) $(EMU_SRCS) Tests/CCore/test_dispatch.c -o $(FUZZ_DIR)/test_dispatch_1490
+	$(FUZZ_DIR)/test_dispatch_1490
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(EMU_DIR)/include $(EMU_SRCS) Tests/CHost/test_emulation.c \
 	    -o $(FUZZ_DIR)/test_emulation
 	$(FUZZ_DIR)/test_emulation

@@ -61,14 +61,21 @@ extension ESPNowDevice {
         UInt32(truncatingIfNeeded: try u(try await call(.espnowGetVersion, [:]), "version", .espnowGetVersion))
     }
 
-    /// `esp_now_send`: `peer` nil sends to every unicast peer. A sync send returns after
-    /// every destination's status, with them in ``SendResult/peerStatuses``.
+    /// `esp_now_send`: `peer` nil sends to every unicast peer (the protocol's every-peer
+    /// flag). The all-zero MAC is no station's address and is refused here, before the
+    /// wire. A sync send returns after every destination's status, with them in
+    /// ``SendResult/peerStatuses``.
     public func espNowSend(peer: MACAddress?, data: [UInt8], sync: Bool) async throws -> SendResult {
         let maxLen = info.maxPayload
         guard data.count <= maxLen else {
             throw ESPNowError.invalidArgument("message is \(data.count) bytes, the dongle allows \(maxLen)")
         }
-        let r = try await call(.espnowSend, ["peer_addr": .mac(peer ?? .zero), "flags": .uint(sync ? 1 : 0),
+        if peer == .zero {
+            throw ESPNowError.invalidArgument("00:00:00:00:00:00 is not a peer address (pass nil to send to every peer)")
+        }
+        var flags: UInt8 = sync ? WireProtocol.sendFlagSync : 0
+        if peer == nil { flags |= WireProtocol.sendFlagAllPeers }
+        let r = try await call(.espnowSend, ["peer_addr": .mac(peer ?? .zero), "flags": .uint(UInt64(flags)),
                                              "data": .bytes(data)], record: false)
         return SendResult(statuses: Int(try u(r, "statuses", .espnowSend)), failures: Int(try u(r, "failures", .espnowSend)),
                           requestID: r.statuses.first?.requestID ?? 0, peerStatuses: r.statuses)
@@ -76,6 +83,7 @@ extension ESPNowDevice {
 
     public func espNowAddPeer(_ peer: PeerInfo) async throws {
         try Self.key(peer.lmk, "lmk")
+        if peer.peerAddr == .zero { throw ESPNowError.invalidArgument("00:00:00:00:00:00 is not a peer address") }
         _ = try await call(.espnowAddPeer, peer.fields)
     }
 

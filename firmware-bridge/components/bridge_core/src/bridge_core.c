@@ -12,49 +12,84 @@
 #include "bridge_state.h"
 #include "esp_mac.h"
 #include "esp_now.h"
+#include "esp_system.h"
 
 br_core_state_t br_state;
 
-/* Largest response frame on the wire (HELLO response: 4+4+47+32+4 bytes, COBS, delimiter). */
+/* Largest response frame on the wire (HELLO response: 4+4+54+31+4 bytes, COBS, delimiter). */
 #define MAX_RESP_WIRE 128u
 #define REPLAY_SLOTS (2u * BR_WINDOW)
+#define RESPQ_SLOTS (2u * BR_WINDOW)
 #define TXQ_RECORDS 64u
 /* A received packet in the rx ring: the RECV event body, ready to send. */
 #define RX_META 19u
+/* A status record in the status ring: MAC, status, generation. */
+#define STATUS_REC 8u
+
+/* Ids are compared modulo 2^16, so the window size must divide it. */
+_Static_assert((65536u % REPLAY_SLOTS) == 0u, "BR_WINDOW must be a power of two");
+_Static_assert(BR_WINDOW <= 64u, "window too large for the response queue");
 
 static uint8_t s_rx_storage[BR_RXBUF_MAX * 2u];
-static uint8_t s_status_storage[BR_SEND_SLOTS * 12u + 16u];
+static uint8_t s_status_storage[BR_SEND_SLOTS * (STATUS_REC + 2u) + 16u];
 static uint8_t s_log_storage[BR_LOG_RING];
 static br_ring_t s_rx_ring, s_status_ring, s_log_ring;
 static atomic_flag s_log_lock = ATOMIC_FLAG_INIT;
+/* Bumped when every in-flight send is abandoned; the send callback stamps it. */
+static _Atomic uint8_t s_send_gen;
 
 static br_splitter_t s_splitter;
 
-/* Queue towards the host: whole frames in a byte ring, with a record per frame
- * so that space can be reserved for responses. */
+/* Towards the host there are two queues and one writer. Responses wait in their
+ * own small queue and overtake events, so a control call is never stuck behind a
+ * flood of received packets; events keep their order among themselves. A frame
+ * once started is always finished before the writer switches queues. */
+static struct { uint16_t len; uint8_t wire[MAX_RESP_WIRE]; } s_respq[RESPQ_SLOTS];
+static uint32_t s_respq_head, s_respq_count;
 static uint8_t s_txq[BR_TXQ_SIZE];
 static uint32_t s_txq_head, s_txq_tail, s_txq_used;
-static struct { uint16_t len; uint8_t is_resp; } s_txrec[TXQ_RECORDS];
-static uint32_t s_txrec_head, s_txrec_count, s_txq_sent_in_rec;
-static uint32_t s_resp_queued;
+/* What an event-queue record holds: the writer's bookkeeping differs per kind. */
+enum { REC_EVENT, REC_RECV, REC_SYNC_RESP, REC_DELIMITER };
+static struct { uint16_t len; uint8_t kind; uint32_t packets; } s_txrec[TXQ_RECORDS];
+static uint32_t s_txrec_head, s_txrec_count;
+/* The frame being written: 0 none, 1 the response queue's head, 2 the event queue's head. */
+static uint8_t s_cur;
+static uint32_t s_cur_off;
+/* Responses queued among the events (sync sends answer after their statuses). */
+static uint32_t s_ev_resp_queued;
 
+enum { REPLAY_EMPTY, REPLAY_PENDING, REPLAY_DONE };
+/* Slot = id mod R, so the response to id X stays until id X + R (or a new session). */
 typedef struct {
     uint16_t id;
+    uint8_t state;
     uint32_t req_crc;
-    uint16_t len;          /* 0: slot unused; 0xFFFF: response still pending (sync send) */
+    uint16_t len;
     uint8_t wire[MAX_RESP_WIRE];
 } replay_slot_t;
 static replay_slot_t s_replay[REPLAY_SLOTS];
-static uint32_t s_replay_next;
 
 static const br_port_t *s_port;
 static br_identity_t s_identity;
+static br_persist_t s_no_persist;
+static br_persist_t *s_persist = &s_no_persist;
+#define PERSIST_MAGIC 0x42524731u
 
 /* ---------- link output ---------- */
 
 static uint32_t txq_free(void) { return BR_TXQ_SIZE - s_txq_used; }
 
-static bool txq_put(const uint8_t *wire, size_t len, bool is_resp)
+static bool respq_put(const uint8_t *wire, size_t len)
+{
+    if (len == 0 || len > MAX_RESP_WIRE || s_respq_count == RESPQ_SLOTS) return false;
+    uint32_t i = (s_respq_head + s_respq_count) % RESPQ_SLOTS;
+    memcpy(s_respq[i].wire, wire, len);
+    s_respq[i].len = (uint16_t)len;
+    s_respq_count++;
+    return true;
+}
+
+static bool txq_put(const uint8_t *wire, size_t len, uint8_t kind)
 {
     if (len == 0 || len > txq_free() || s_txrec_count == TXQ_RECORDS) return false;
     for (size_t i = 0; i < len; i++) {
@@ -64,37 +99,67 @@ static bool txq_put(const uint8_t *wire, size_t len, bool is_resp)
     s_txq_used += (uint32_t)len;
     uint32_t slot = (s_txrec_head + s_txrec_count) % TXQ_RECORDS;
     s_txrec[slot].len = (uint16_t)len;
-    s_txrec[slot].is_resp = is_resp;
+    s_txrec[slot].kind = kind;
+    s_txrec[slot].packets = kind == REC_RECV ? 1u : 0u;
     s_txrec_count++;
-    if (is_resp) s_resp_queued++;
     return true;
 }
 
-/* Room for an event: it must leave space for every response the window allows. */
+/* Room for an event: it must leave space for the answer of every sync send still waiting. */
 static bool event_fits(size_t len)
 {
-    uint32_t reserve = (BR_WINDOW + 1u - (s_resp_queued > BR_WINDOW ? BR_WINDOW : s_resp_queued)) * MAX_RESP_WIRE;
-    return s_txrec_count + 2u < TXQ_RECORDS && len + reserve <= txq_free();
+    uint32_t reserve = (br_sends_pending_sync() + 1u) * MAX_RESP_WIRE;
+    return s_txrec_count + 1u + br_sends_pending_sync() < TXQ_RECORDS && len + reserve <= txq_free();
 }
 
 static void txq_flush(void)
 {
-    while (s_txq_used > 0) {
-        size_t chunk = s_txq_tail + s_txq_used > BR_TXQ_SIZE ? BR_TXQ_SIZE - s_txq_tail : s_txq_used;
-        size_t n = s_port->link_write(s_port->ctx, s_txq + s_txq_tail, chunk);
+    for (;;) {
+        if (s_cur == 0) {
+            if (s_respq_count > 0) s_cur = 1;
+            else if (s_txrec_count > 0) s_cur = 2;
+            else return;
+            s_cur_off = 0;
+        }
+        const uint8_t *p;
+        size_t left;
+        if (s_cur == 1) {
+            p = s_respq[s_respq_head].wire + s_cur_off;
+            left = s_respq[s_respq_head].len - s_cur_off;
+        } else {
+            uint32_t len = s_txrec[s_txrec_head].len - s_cur_off;
+            left = s_txq_tail + len > BR_TXQ_SIZE ? BR_TXQ_SIZE - s_txq_tail : len;
+            p = s_txq + s_txq_tail;
+        }
+        size_t n = s_port->link_write(s_port->ctx, p, left);
         if (n == 0) return;
-        s_txq_tail = (uint32_t)((s_txq_tail + n) % BR_TXQ_SIZE);
-        s_txq_used -= (uint32_t)n;
-        s_txq_sent_in_rec += (uint32_t)n;
-        while (s_txrec_count > 0 && s_txq_sent_in_rec >= s_txrec[s_txrec_head].len) {
-            s_txq_sent_in_rec -= s_txrec[s_txrec_head].len;
-            if (s_txrec[s_txrec_head].is_resp) s_resp_queued--;
+        s_cur_off += (uint32_t)n;
+        if (s_cur == 2) {
+            s_txq_tail = (uint32_t)((s_txq_tail + n) % BR_TXQ_SIZE);
+            s_txq_used -= (uint32_t)n;
+        }
+        if (s_cur == 1 && s_cur_off == s_respq[s_respq_head].len) {
+            s_respq_head = (s_respq_head + 1u) % RESPQ_SLOTS;
+            s_respq_count--;
+            s_cur = 0;
+        } else if (s_cur == 2 && s_cur_off == s_txrec[s_txrec_head].len) {
+            uint8_t kind = s_txrec[s_txrec_head].kind;
+            /* The host now has these packets, or the news that they were dropped. */
+            if (s_txrec[s_txrec_head].packets) atomic_fetch_sub(&s_persist->at_risk, s_txrec[s_txrec_head].packets);
+            if (kind == REC_SYNC_RESP) s_ev_resp_queued--;
             s_txrec_head = (s_txrec_head + 1u) % TXQ_RECORDS;
             s_txrec_count--;
-            br_state.counters[BR_STAT_LINK_TX_FRAMES]++;
+            s_cur = 0;
+            if (kind == REC_DELIMITER) continue;
+        } else {
+            continue;
         }
+        br_state.counters[BR_STAT_LINK_TX_FRAMES]++;
     }
 }
+
+/* Requests counted against the window: answered but not yet written, plus sync sends waiting. */
+static uint32_t requests_in_flight(void) { return s_respq_count + s_ev_resp_queued + br_sends_pending_sync(); }
 
 /* Encodes a frame from a layout and values; returns the wire length or 0. */
 static size_t encode_msg(uint8_t kind, uint16_t id, uint8_t code, const br_value_t *vals, uint8_t *wire, size_t cap)
@@ -116,7 +181,7 @@ static size_t encode_msg(uint8_t kind, uint16_t id, uint8_t code, const br_value
     return br_frame_encode(&f, wire, cap);
 }
 
-bool br_core_emit_event(uint8_t code, const br_value_t *vals)
+static bool emit_event(uint8_t code, const br_value_t *vals, bool is_recv)
 {
     static uint8_t wire[BR_MAX_ENCODED];
     size_t n = encode_msg(BR_KIND_EVENT, 0, code, vals, wire, sizeof wire);
@@ -126,38 +191,26 @@ bool br_core_emit_event(uint8_t code, const br_value_t *vals)
         return true;
     }
     if (!event_fits(n)) return false;
-    return txq_put(wire, n, false);
+    return txq_put(wire, n, is_recv ? REC_RECV : REC_EVENT);
 }
 
-static replay_slot_t *replay_find(uint16_t id, uint32_t crc)
+bool br_core_emit_event(uint8_t code, const br_value_t *vals) { return emit_event(code, vals, false); }
+
+/* Answers a request without remembering it (BUSY, stale): a retransmission is judged afresh. */
+static void respond_unremembered(uint16_t id, uint8_t code, int32_t err)
 {
-    for (uint32_t i = 0; i < REPLAY_SLOTS; i++) {
-        if (s_replay[i].len != 0 && s_replay[i].id == id && s_replay[i].req_crc == crc) return &s_replay[i];
-    }
-    return NULL;
+    static uint8_t wire[MAX_RESP_WIRE];
+    br_value_t e[1] = { { .i = err } };
+    size_t n = encode_msg(BR_KIND_RESPONSE, id, code, e, wire, sizeof wire);
+    if (!respq_put(wire, n)) br_state.counters[BR_STAT_RESP_UNSENT]++;
 }
 
-static replay_slot_t *replay_claim(uint16_t id, uint32_t crc)
-{
-    /* Oldest first, but never evict a sync send still waiting for its statuses. */
-    uint32_t tries = 0;
-    while (s_replay[s_replay_next].len == BR_REPLAY_PENDING && ++tries < REPLAY_SLOTS) {
-        s_replay_next = (s_replay_next + 1u) % REPLAY_SLOTS;
-    }
-    replay_slot_t *s = &s_replay[s_replay_next];
-    s_replay_next = (s_replay_next + 1u) % REPLAY_SLOTS;
-    s->id = id;
-    s->req_crc = crc;
-    s->len = BR_REPLAY_PENDING;
-    return s;
-}
-
-void br_core_respond(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals)
+static void respond_to(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals, bool after_events)
 {
     static replay_slot_t detached;
     replay_slot_t *s = (replay_slot_t *)slot->replay;
-    if (s->id != slot->id || s->len != BR_REPLAY_PENDING) {
-        /* The host overran the window and the slot was reused: answer without caching. */
+    if (s == NULL || s->id != slot->id || s->state != REPLAY_PENDING) {
+        /* A new session forgot the slot meanwhile: answer without caching. */
         s = &detached;
         s->id = slot->id;
     }
@@ -168,11 +221,33 @@ void br_core_respond(br_pending_resp_t *slot, uint8_t code, const br_value_t *va
         n = encode_msg(BR_KIND_RESPONSE, slot->id, code, e, s->wire, sizeof s->wire);
     }
     s->len = (uint16_t)n;
-    if (!txq_put(s->wire, n, true)) {
-        /* Host exceeded its window and filled the queue: the response stays in the
-         * replay window, so the host's retransmission gets it. */
-        br_state.counters[BR_STAT_REQ_BUSY]++;
+    s->state = REPLAY_DONE;
+    bool queued;
+    if (after_events) {
+        /* Space for it was reserved while the send was pending (event_fits). */
+        queued = txq_put(s->wire, n, REC_SYNC_RESP);
+        if (queued) s_ev_resp_queued++;
+    } else {
+        queued = respq_put(s->wire, n);
     }
+    /* Not queued (cannot happen within the window): the host's retransmission gets it from the replay window. */
+    if (!queued) br_state.counters[BR_STAT_RESP_UNSENT]++;
+}
+
+void br_core_respond(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals)
+{
+    respond_to(slot, code, vals, false);
+}
+
+void br_core_respond_after_events(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals)
+{
+    respond_to(slot, code, vals, true);
+}
+
+/* A new host session (its HELLO request): every remembered id is forgotten. */
+static void replay_forget_all(void)
+{
+    for (uint32_t i = 0; i < REPLAY_SLOTS; i++) s_replay[i].state = REPLAY_EMPTY;
 }
 
 /* ---------- link input ---------- */
@@ -199,25 +274,31 @@ static void handle_frame(uint8_t *enc, size_t len)
     /* The frame's own CRC identifies a retransmission of the very same request. */
     const uint8_t *c = f.body + f.body_len;
     uint32_t crc = (uint32_t)c[0] | ((uint32_t)c[1] << 8) | ((uint32_t)c[2] << 16) | ((uint32_t)c[3] << 24);
-    replay_slot_t *old = replay_find(f.id, crc);
-    if (old != NULL) {
+    replay_slot_t *slot = &s_replay[f.id % REPLAY_SLOTS];
+    if (slot->state != REPLAY_EMPTY && slot->id == f.id && slot->req_crc == crc) {
         br_state.counters[BR_STAT_REQ_REPLAYED]++;
-        /* A pending (sync send) request answers when its statuses arrive. */
-        if (old->len != BR_REPLAY_PENDING && !txq_put(old->wire, old->len, true)) {
-            br_state.counters[BR_STAT_REQ_BUSY]++;
-        }
+        /* A pending sync send answers when its statuses arrive. */
+        if (slot->state == REPLAY_DONE && !respq_put(slot->wire, slot->len)) br_state.counters[BR_STAT_RESP_UNSENT]++;
         return;
     }
-    br_pending_resp_t slot = { f.id, replay_claim(f.id, crc) };
-    if (s_resp_queued >= BR_WINDOW) {
-        br_value_t e[1] = { { .i = BR_ERR_BRIDGE_BUSY } };
+    if (f.code == BR_CMD_HELLO) replay_forget_all();
+    if (slot->state != REPLAY_EMPTY && slot->id != f.id && (int16_t)(uint16_t)(f.id - slot->id) < 0) {
+        /* Older than an id already executed in this slot: R or more ids behind, a
+         * retransmission the window no longer covers. Executing it could run it twice. */
+        br_state.counters[BR_STAT_REQ_STALE]++;
+        respond_unremembered(f.id, f.code, BR_ERR_BRIDGE_STALE);
+        return;
+    }
+    if (requests_in_flight() >= BR_WINDOW || slot->state == REPLAY_PENDING) {
         br_state.counters[BR_STAT_REQ_BUSY]++;
-        /* BUSY must not be replayed as if the request had run: forget the slot after answering. */
-        br_core_respond(&slot, f.code, e);
-        ((replay_slot_t *)slot.replay)->len = 0;
+        respond_unremembered(f.id, f.code, BR_ERR_BRIDGE_BUSY);
         return;
     }
-    br_dispatch(&slot, f.code, f.body, f.body_len);
+    slot->id = f.id;
+    slot->req_crc = crc;
+    slot->state = REPLAY_PENDING;
+    br_pending_resp_t pending = { f.id, slot };
+    br_dispatch(&pending, f.code, f.body, f.body_len);
 }
 
 void br_core_feed(const uint8_t *data, size_t len)
@@ -249,18 +330,21 @@ static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int le
     if (len > BR_ESPNOW_MAX_PAYLOAD) {
         /* Longer than the protocol can carry: counted with the receive drops. */
         atomic_fetch_add(&br_state.rx_dropped, 1);
+        atomic_fetch_add(&s_persist->at_risk, 1);
         if (s_port->notify) s_port->notify(s_port->ctx);
         return;
     }
     uint32_t cost = ((uint32_t)len + 7u + 3u) & ~3u;   /* the seed's accounting: data + MAC + length byte */
     if (atomic_load(&br_state.rx_used) + cost > atomic_load(&br_state.rxbuf)) {
         atomic_fetch_add(&br_state.rx_dropped, 1);
+        atomic_fetch_add(&s_persist->at_risk, 1);
         if (s_port->notify) s_port->notify(s_port->ctx);
         return;
     }
     uint8_t *rec = br_ring_reserve(&s_rx_ring, (uint16_t)(RX_META + (uint32_t)len));
     if (rec == NULL) {
         atomic_fetch_add(&br_state.rx_dropped, 1);
+        atomic_fetch_add(&s_persist->at_risk, 1);
         if (s_port->notify) s_port->notify(s_port->ctx);
         return;
     }
@@ -280,6 +364,7 @@ static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int le
     if (dst == BR_DST_OTHER) memcpy(rec + 13, info->des_addr, 6);
     else memset(rec + 13, 0, 6);
     memcpy(rec + RX_META, data, (size_t)len);
+    atomic_fetch_add(&s_persist->at_risk, 1);
     br_ring_commit(&s_rx_ring, (uint16_t)(RX_META + (uint32_t)len));
     if (s_port->notify) s_port->notify(s_port->ctx);
 }
@@ -292,7 +377,7 @@ static void on_send(const esp_now_send_info_t *tx, esp_now_send_status_t status)
 static void on_send(const uint8_t *mac, esp_now_send_status_t status)
 {
 #endif
-    uint8_t *rec = br_ring_reserve(&s_status_ring, 7);
+    uint8_t *rec = br_ring_reserve(&s_status_ring, STATUS_REC);
     if (rec == NULL) {
         /* Cannot happen: sends are refused while BR_SEND_SLOTS statuses are outstanding. */
         atomic_fetch_add(&br_state.status_lost, 1);
@@ -300,7 +385,8 @@ static void on_send(const uint8_t *mac, esp_now_send_status_t status)
     }
     if (mac) memcpy(rec, mac, 6); else memset(rec, 0, 6);
     rec[6] = (uint8_t)status;
-    br_ring_commit(&s_status_ring, 7);
+    rec[7] = atomic_load(&s_send_gen);
+    br_ring_commit(&s_status_ring, STATUS_REC);
     if (s_port->notify) s_port->notify(s_port->ctx);
 }
 
@@ -338,9 +424,28 @@ static void drain_statuses(void)
     uint16_t len;
     const uint8_t *rec;
     while ((rec = br_ring_peek(&s_status_ring, &len)) != NULL) {
-        if (!br_sends_on_status(rec, rec[6])) return;   /* no room for the event yet: keep it */
+        if (!br_sends_on_status(rec, rec[6], rec[7])) return;   /* no room for the event yet: keep it */
         br_ring_release(&s_status_ring);
     }
+}
+
+uint8_t br_core_send_gen(void) { return atomic_load(&s_send_gen); }
+
+/* True while the status ring still holds a status of an abandoned generation. */
+static bool old_status_waiting(void)
+{
+    uint16_t len;
+    const uint8_t *rec = br_ring_peek(&s_status_ring, &len);
+    return rec != NULL && rec[7] != atomic_load(&s_send_gen);
+}
+
+void br_core_abandon_sends(void)
+{
+    /* Statuses the radio already reported still count; later ones of the old
+     * generation can only belong to the abandoned sends. */
+    drain_statuses();
+    br_sends_abandon_all();
+    atomic_fetch_add(&s_send_gen, 1);
 }
 
 static void drain_rx(void)
@@ -360,7 +465,7 @@ static void drain_rx(void)
         v[6].ptr = rec + 13; v[6].len = 6; v[6].present = dst == BR_DST_OTHER;
         v[7].ptr = rec + RX_META; v[7].len = (uint16_t)(len - RX_META);
         /* Backpressure: a packet stays in the rx buffer until the link has room. */
-        if (!br_core_emit_event(BR_EVT_RECV, v)) return;
+        if (!emit_event(BR_EVT_RECV, v, true)) return;
         uint32_t cost = ((uint32_t)(len - RX_META) + 7u + 3u) & ~3u;
         atomic_fetch_sub(&br_state.rx_used, cost);
         br_ring_release(&s_rx_ring);
@@ -398,6 +503,8 @@ static void report_drops(void)
         if (!br_core_emit_event(BR_EVT_DROPPED, v)) {
             return;
         }
+        /* Dropped packets stay "at risk" until the host has been told of them. */
+        if (w == 0) s_txrec[(s_txrec_head + s_txrec_count - 1u) % TXQ_RECORDS].packets = delta;
         br_state.drop_reported[w] = totals[w];
     }
 }
@@ -409,20 +516,33 @@ void br_core_poll(void)
     txq_flush();
     report_drops();
     drain_statuses();
+    if (!old_status_waiting()) br_sends_flush_abandoned();
     drain_rx();
     drain_logs();
     br_dispatch_poll();
     txq_flush();
-    if (s_txq_used == 0 && br_state.restart_pending) {
+    if (br_state.restart_pending && !br_core_tx_pending() && !br_sends_outstanding()) {
         br_state.restart_pending = false;
         s_port->restart(s_port->ctx);
     }
 }
 
-bool br_core_tx_pending(void) { return s_txq_used > 0; }
+bool br_core_tx_pending(void) { return s_txq_used > 0 || s_respq_count > 0; }
+
+int64_t br_core_next_timeout_us(void)
+{
+    int64_t at = br_dispatch_next_deadline_us();
+    if (at < 0) return -1;
+    int64_t now = (int64_t)s_port->now_us(s_port->ctx);
+    return at > now ? at - now : 0;
+}
 
 void br_core_emit_hello(void)
 {
+    /* A lone delimiter first: a frame the restart cut off half-way at the host ends
+     * here, instead of swallowing the HELLO. */
+    static const uint8_t delim = 0;
+    (void)txq_put(&delim, 1, REC_DELIMITER);
     br_value_t v[BR_MAX_FIELDS];
     br_hello_values(v);
     if (!br_core_emit_event(BR_EVT_HELLO, v)) br_state.counters[BR_STAT_EVENTS_DROPPED]++;
@@ -436,16 +556,25 @@ void br_core_init(const br_port_t *port, const br_identity_t *identity)
     s_port = port;
     s_identity = *identity;
     memset(&br_state, 0, sizeof br_state);
-    atomic_store(&br_state.rxbuf, BR_RXBUF_DEFAULT);
+    atomic_store(&br_state.rxbuf, BR_RXBUF_DEFAULT ? BR_RXBUF_DEFAULT : 2u * (16u + BR_ESPNOW_MAX_PAYLOAD));
     br_ring_init(&s_rx_ring, s_rx_storage, sizeof s_rx_storage);
     br_ring_init(&s_status_ring, s_status_storage, sizeof s_status_storage);
     br_ring_init(&s_log_ring, s_log_storage, sizeof s_log_storage);
     br_splitter_init(&s_splitter);
     s_txq_head = s_txq_tail = s_txq_used = 0;
-    s_txrec_head = s_txrec_count = s_txq_sent_in_rec = 0;
-    s_resp_queued = 0;
+    s_txrec_head = s_txrec_count = 0;
+    s_respq_head = s_respq_count = 0;
+    s_cur = 0;
+    s_cur_off = 0;
+    s_ev_resp_queued = 0;
     memset(s_replay, 0, sizeof s_replay);
-    s_replay_next = 0;
+    /* Packets held at the last restart were lost with it: report them once in HELLO. */
+    s_persist = port->persist ? port->persist : &s_no_persist;
+    bool kept = s_persist->magic == PERSIST_MAGIC && identity->reset_reason != ESP_RST_POWERON &&
+                identity->reset_reason != ESP_RST_BROWNOUT && identity->reset_reason != ESP_RST_UNKNOWN;
+    br_state.lost_at_reset = kept ? atomic_load(&s_persist->at_risk) : 0;
+    s_persist->magic = PERSIST_MAGIC;
+    atomic_store(&s_persist->at_risk, 0);
     br_state.boot_us = port->now_us(port->ctx);
     esp_read_mac(br_state.sta_mac, ESP_MAC_WIFI_STA);
     esp_read_mac(br_state.ap_mac, ESP_MAC_WIFI_SOFTAP);
@@ -464,6 +593,8 @@ void br_core_stats(uint32_t out[BR_STATS_COUNT])
 
 void br_core_clear_stats(void)
 {
+    /* Drops not yet reported are reported by this STATS answer: no longer at risk. */
+    atomic_fetch_sub(&s_persist->at_risk, atomic_load(&br_state.rx_dropped) - br_state.drop_reported[0]);
     memset(br_state.counters, 0, sizeof br_state.counters);
     atomic_store(&br_state.rx_packets, 0);
     atomic_store(&br_state.rx_dropped, 0);

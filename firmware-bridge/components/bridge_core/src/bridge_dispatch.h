@@ -14,6 +14,8 @@ void br_dispatch_init(void);
 void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, size_t len);
 /* Periodic work: SET_BAUD revert timer. */
 void br_dispatch_poll(void);
+/* now_us value by which br_core_poll must run again (0: at once), or -1 for none. */
+int64_t br_dispatch_next_deadline_us(void);
 /* The HELLO body values (event and HELLO response share them). */
 void br_hello_values(br_value_t *v);
 

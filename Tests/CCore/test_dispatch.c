@@ -642,10 +642,15 @@ static void test_replay_sessions_and_busy(void)
     CHECK_EQ(call(40, BR_CMD_STATS, st, &o), ESP_OK);
     CHECK_EQ(o.v[6].i, frames_then + 2);                 /* a fresh answer */
     CHECK_EQ(stat(12), replayed);
+    /* A new session may start with an id "older" than one the last session left in its
+     * slot: still a new session, not a stale request. */
+    CHECK_EQ(call(57, BR_CMD_STATS, st, &o), ESP_OK);     /* slot 9 now holds 57 */
+    CHECK_EQ(call(9, BR_CMD_HELLO, NULL, &o), ESP_OK);
+    CHECK_EQ(call(10, BR_CMD_STATS, st, &o), ESP_OK);
     /* A retransmitted HELLO is replayed and does not start another session. */
-    CHECK_EQ(call(7, BR_CMD_HELLO, NULL, &o), ESP_OK);
+    CHECK_EQ(call(9, BR_CMD_HELLO, NULL, &o), ESP_OK);
     CHECK_EQ(stat(12), replayed + 1);
-    CHECK_EQ(call(40, BR_CMD_STATS, st, &o), ESP_OK);
+    CHECK_EQ(call(10, BR_CMD_STATS, st, &o), ESP_OK);
     CHECK_EQ(stat(12), replayed + 2);
 }
 

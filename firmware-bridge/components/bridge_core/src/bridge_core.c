@@ -286,7 +286,10 @@ static void handle_frame(uint8_t *enc, size_t len)
         if (slot->state == REPLAY_DONE && !respq_put(slot->wire, slot->len)) br_state.counters[BR_STAT_RESP_UNSENT]++;
         return;
     }
-    if (f.code == BR_CMD_HELLO) replay_forget_all();
+    if (f.code == BR_CMD_HELLO && requests_in_flight() < BR_WINDOW) {
+        /* A new session: its ids start anywhere, nothing of the previous one may answer them. */
+        replay_forget_all();
+    }
     if (slot->state != REPLAY_EMPTY && slot->id != f.id && (int16_t)(uint16_t)(f.id - slot->id) < 0) {
         /* Older than an id already executed in this slot: R or more ids behind, a
          * retransmission the window no longer covers. Executing it could run it twice. */

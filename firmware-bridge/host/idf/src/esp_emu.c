@@ -1279,7 +1279,10 @@ esp_err_t esp_now_set_peer_rate_config(const uint8_t *peer_addr, esp_now_rate_co
         config->phymode == WIFI_PHY_MODE_VHT20 || config->ersu || config->dcm)
         return ESP_ERR_ESPNOW_ARG;
     peer_t *p = peer_find(peer_addr);
-    if (p == NULL) return ESP_ERR_ESPNOW_NOT_FOUND;           /* UNVERIFIED code */
+    /* esp_now.h documents NOT_INIT, ARG and INTERNAL only and the driver is closed source;
+     * an unknown peer answers NOT_FOUND here, like MOD_PEER, GET_PEER and DEL_PEER do.
+     * UNVERIFIED on a board. */
+    if (p == NULL) return ESP_ERR_ESPNOW_NOT_FOUND;
     p->has_rate = true;
     p->rate = *config;
     return ESP_OK;

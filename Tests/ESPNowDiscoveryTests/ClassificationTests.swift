@@ -106,7 +106,7 @@ import Glibc
 
     @Test func foreignProtocolVersionIsReportedAsSuch() async throws {
         let pty = try PTY()
-        for fw: (UInt8, UInt8, UInt8) in [(2, 1, 0), (2, 0, 0), (3, 13, 10)] {
+        for fw: (UInt8, UInt8, UInt8) in [(3, 1, 0), (3, 0, 0), (1, 13, 10)] {
             pty.write(foreignHelloEvent(version: fw.0, fw: fw))
             let r = await SerialProbe.probe(path: pty.slave, options: ProbeOptions(timeout: .seconds(2)))
             guard case .foreignProtocol(let f) = r else { Issue.record("fw \(fw): got \(r)"); continue }

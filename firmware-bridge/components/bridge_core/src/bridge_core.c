@@ -117,6 +117,18 @@ static bool event_fits(size_t len)
     return s_txrec_count + 1u + br_sends_pending_sync() < TXQ_RECORDS && len + reserve <= txq_free();
 }
 
+/* The event queue's head record is written out: its bookkeeping. */
+static void txrec_done(void)
+{
+    uint8_t kind = s_txrec[s_txrec_head].kind;
+    /* The host now has these packets, or the news that they were dropped. */
+    if (s_txrec[s_txrec_head].packets) atomic_fetch_sub(&s_persist->at_risk, s_txrec[s_txrec_head].packets);
+    if (kind == REC_SYNC_RESP) s_ev_resp_queued--;
+    if (kind != REC_DELIMITER) br_state.counters[BR_STAT_LINK_TX_FRAMES]++;
+    s_txrec_head = (s_txrec_head + 1u) % TXQ_RECORDS;
+    s_txrec_count--;
+}
+
 static void txq_flush(void)
 {
     for (;;) {
@@ -126,40 +138,34 @@ static void txq_flush(void)
             else return;
             s_cur_off = 0;
         }
-        const uint8_t *p;
-        size_t left;
         if (s_cur == 1) {
-            p = s_respq[s_respq_head].wire + s_cur_off;
-            left = s_respq[s_respq_head].len - s_cur_off;
-        } else {
-            uint32_t len = s_txrec[s_txrec_head].len - s_cur_off;
-            left = s_txq_tail + len > BR_TXQ_SIZE ? BR_TXQ_SIZE - s_txq_tail : len;
-            p = s_txq + s_txq_tail;
-        }
-        size_t n = s_port->link_write(s_port->ctx, p, left);
-        if (n == 0) return;
-        s_cur_off += (uint32_t)n;
-        if (s_cur == 2) {
-            s_txq_tail = (uint32_t)((s_txq_tail + n) % BR_TXQ_SIZE);
-            s_txq_used -= (uint32_t)n;
-        }
-        if (s_cur == 1 && s_cur_off == s_respq[s_respq_head].len) {
-            s_respq_head = (s_respq_head + 1u) % RESPQ_SLOTS;
-            s_respq_count--;
-            s_cur = 0;
-        } else if (s_cur == 2 && s_cur_off == s_txrec[s_txrec_head].len) {
-            uint8_t kind = s_txrec[s_txrec_head].kind;
-            /* The host now has these packets, or the news that they were dropped. */
-            if (s_txrec[s_txrec_head].packets) atomic_fetch_sub(&s_persist->at_risk, s_txrec[s_txrec_head].packets);
-            if (kind == REC_SYNC_RESP) s_ev_resp_queued--;
-            s_txrec_head = (s_txrec_head + 1u) % TXQ_RECORDS;
-            s_txrec_count--;
-            s_cur = 0;
-            if (kind == REC_DELIMITER) continue;
-        } else {
+            size_t left = s_respq[s_respq_head].len - s_cur_off;
+            size_t n = s_port->link_write(s_port->ctx, s_respq[s_respq_head].wire + s_cur_off, left);
+            if (n == 0) return;
+            s_cur_off += (uint32_t)n;
+            if (s_cur_off == s_respq[s_respq_head].len) {
+                s_respq_head = (s_respq_head + 1u) % RESPQ_SLOTS;
+                s_respq_count--;
+                br_state.counters[BR_STAT_LINK_TX_FRAMES]++;
+                s_cur = 0;
+            }
             continue;
         }
-        br_state.counters[BR_STAT_LINK_TX_FRAMES]++;
+        /* Events: with no response waiting, as many whole records as lie contiguous go in
+         * one write (a response can only be queued between two calls of this function). */
+        size_t left = s_respq_count > 0 ? s_txrec[s_txrec_head].len - s_cur_off : s_txq_used;
+        if (s_txq_tail + left > BR_TXQ_SIZE) left = BR_TXQ_SIZE - s_txq_tail;
+        size_t n = s_port->link_write(s_port->ctx, s_txq + s_txq_tail, left);
+        if (n == 0) return;
+        s_txq_tail = (uint32_t)((s_txq_tail + n) % BR_TXQ_SIZE);
+        s_txq_used -= (uint32_t)n;
+        s_cur_off += (uint32_t)n;
+        while (s_txrec_count > 0 && s_cur_off >= s_txrec[s_txrec_head].len) {
+            s_cur_off -= s_txrec[s_txrec_head].len;
+            txrec_done();
+        }
+        /* Part of the head record is out: finish it before anything else. */
+        if (s_cur_off == 0) s_cur = 0;
     }
 }
 

@@ -1,5 +1,5 @@
-/* The bridge core: link input, the request dispatcher, the radio callbacks'
- * hand-off rings, and the single writer towards the host. See bridge_core.h. */
+/* The bridge core: the radio callbacks' hand-off rings and the single writer
+ * towards the host (requests come in through bridge_requests.c). See bridge_core.h. */
 #include "bridge_core.h"
 
 #include <stdatomic.h>
@@ -17,9 +17,6 @@
 
 br_core_state_t br_state;
 
-/* Largest response frame on the wire (HELLO response: 4+4+54+31+4 bytes, COBS, delimiter). */
-#define MAX_RESP_WIRE 128u
-#define REPLAY_SLOTS (2u * BR_WINDOW)
 #define RESPQ_SLOTS (2u * BR_WINDOW)
 #define TXQ_RECORDS 64u
 /* A received packet in the rx ring: the RECV event body, ready to send. */
@@ -27,8 +24,6 @@ br_core_state_t br_state;
 /* A status record in the status ring: MAC, status, generation. */
 #define STATUS_REC 8u
 
-/* Ids are compared modulo 2^16, so the window size must divide it. */
-_Static_assert((65536u % REPLAY_SLOTS) == 0u, "BR_WINDOW must be a power of two");
 _Static_assert(BR_WINDOW <= 64u, "window too large for the response queue");
 
 static uint8_t s_rx_storage[BR_RXBUF_MAX * 2u];
@@ -43,13 +38,11 @@ static bool s_core_inited;
 /* Bumped when every in-flight send is abandoned; the send callback stamps it. */
 static _Atomic uint8_t s_send_gen;
 
-static br_splitter_t s_splitter;
-
 /* Towards the host there are two queues and one writer. Responses wait in their
  * own small queue and overtake events, so a control call is never stuck behind a
  * flood of received packets; events keep their order among themselves. A frame
  * once started is always finished before the writer switches queues. */
-static struct { uint16_t len; uint8_t wire[MAX_RESP_WIRE]; } s_respq[RESPQ_SLOTS];
+static struct { uint16_t len; uint8_t wire[BR_MAX_RESP_WIRE]; } s_respq[RESPQ_SLOTS];
 static uint32_t s_respq_head, s_respq_count;
 static uint8_t s_txq[BR_TXQ_SIZE];
 static uint32_t s_txq_head, s_txq_tail, s_txq_used;
@@ -63,17 +56,6 @@ static uint32_t s_cur_off;
 /* Responses queued among the events (sync sends answer after their statuses). */
 static uint32_t s_ev_resp_queued;
 
-enum { REPLAY_EMPTY, REPLAY_PENDING, REPLAY_DONE };
-/* Slot = id mod R, so the response to id X stays until id X + R (or a new session). */
-typedef struct {
-    uint16_t id;
-    uint8_t state;
-    uint32_t req_crc;
-    uint16_t len;
-    uint8_t wire[MAX_RESP_WIRE];
-} replay_slot_t;
-static replay_slot_t s_replay[REPLAY_SLOTS];
-
 static const br_port_t *s_port;
 static br_identity_t s_identity;
 static br_persist_t s_no_persist;
@@ -86,7 +68,7 @@ static uint32_t txq_free(void) { return BR_TXQ_SIZE - s_txq_used; }
 
 static bool respq_put(const uint8_t *wire, size_t len)
 {
-    if (len == 0 || len > MAX_RESP_WIRE || s_respq_count == RESPQ_SLOTS) return false;
+    if (len == 0 || len > BR_MAX_RESP_WIRE || s_respq_count == RESPQ_SLOTS) return false;
     uint32_t i = (s_respq_head + s_respq_count) % RESPQ_SLOTS;
     memcpy(s_respq[i].wire, wire, len);
     s_respq[i].len = (uint16_t)len;
@@ -113,7 +95,7 @@ static bool txq_put(const uint8_t *wire, size_t len, uint8_t kind)
 /* Room for an event: it must leave space for the answer of every sync send still waiting. */
 static bool event_fits(size_t len)
 {
-    uint32_t reserve = (br_sends_pending_sync() + 1u) * MAX_RESP_WIRE;
+    uint32_t reserve = (br_sends_pending_sync() + 1u) * BR_MAX_RESP_WIRE;
     return s_txrec_count + 1u + br_sends_pending_sync() < TXQ_RECORDS && len + reserve <= txq_free();
 }
 
@@ -207,125 +189,22 @@ static bool emit_event(uint8_t code, const br_value_t *vals, bool is_recv)
 
 bool br_core_emit_event(uint8_t code, const br_value_t *vals) { return emit_event(code, vals, false); }
 
-/* Answers a request without remembering it (BUSY, stale): a retransmission is judged afresh. */
-static void respond_unremembered(uint16_t id, uint8_t code, int32_t err)
+bool br_core_queue_response(const uint8_t *wire, size_t len) { return respq_put(wire, len); }
+
+bool br_core_queue_response_after_events(const uint8_t *wire, size_t len)
 {
-    static uint8_t wire[MAX_RESP_WIRE];
-    br_value_t e[1] = { { .i = err } };
-    size_t n = encode_msg(BR_KIND_RESPONSE, id, code, e, wire, sizeof wire);
-    if (!respq_put(wire, n)) br_state.counters[BR_STAT_RESP_UNSENT]++;
+    /* Space for it was reserved while the send was pending (event_fits). */
+    if (!txq_put(wire, len, REC_SYNC_RESP)) return false;
+    s_ev_resp_queued++;
+    return true;
 }
 
-static void respond_to(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals, bool after_events)
+size_t br_core_encode(uint8_t kind, uint16_t id, uint8_t code, const br_value_t *vals, uint8_t *wire, size_t cap)
 {
-    static replay_slot_t detached;
-    replay_slot_t *s = (replay_slot_t *)slot->replay;
-    if (s == NULL || s->id != slot->id || s->state != REPLAY_PENDING) {
-        /* A new session forgot the slot meanwhile: answer without caching. */
-        s = &detached;
-        s->id = slot->id;
-    }
-    size_t n = encode_msg(BR_KIND_RESPONSE, slot->id, code, vals, s->wire, sizeof s->wire);
-    if (n == 0) {
-        /* Cannot happen with the layouts in the table; answer ESP_FAIL rather than nothing. */
-        br_value_t e[1] = { { .i = -1 } };
-        n = encode_msg(BR_KIND_RESPONSE, slot->id, code, e, s->wire, sizeof s->wire);
-    }
-    s->len = (uint16_t)n;
-    s->state = REPLAY_DONE;
-    bool queued;
-    if (after_events) {
-        /* Space for it was reserved while the send was pending (event_fits). */
-        queued = txq_put(s->wire, n, REC_SYNC_RESP);
-        if (queued) s_ev_resp_queued++;
-    } else {
-        queued = respq_put(s->wire, n);
-    }
-    /* Not queued (cannot happen within the window): the host's retransmission gets it from the replay window. */
-    if (!queued) br_state.counters[BR_STAT_RESP_UNSENT]++;
+    return encode_msg(kind, id, code, vals, wire, cap);
 }
 
-void br_core_respond(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals)
-{
-    respond_to(slot, code, vals, false);
-}
-
-void br_core_respond_after_events(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals)
-{
-    respond_to(slot, code, vals, true);
-}
-
-/* A new host session (its HELLO request): every remembered id is forgotten. */
-static void replay_forget_all(void)
-{
-    for (uint32_t i = 0; i < REPLAY_SLOTS; i++) s_replay[i].state = REPLAY_EMPTY;
-}
-
-/* ---------- link input ---------- */
-
-static void handle_frame(uint8_t *enc, size_t len)
-{
-    br_frame_t f;
-    br_result_t r = br_frame_decode(enc, len, enc, BR_MAX_ENCODED_NO_DELIM, &f);
-    switch (r) {
-    case BR_OK: break;
-    case BR_ERR_BAD_CRC: br_state.counters[BR_STAT_LINK_RX_BAD_CRC]++; return;
-    case BR_ERR_BAD_COBS: br_state.counters[BR_STAT_LINK_RX_BAD_COBS]++; return;
-    case BR_ERR_OVERSIZE: br_state.counters[BR_STAT_LINK_RX_OVERSIZE]++; return;
-    case BR_ERR_BAD_VERSION: br_state.counters[BR_STAT_LINK_RX_BAD_VERSION]++; return;
-    case BR_ERR_BAD_KIND: br_state.counters[BR_STAT_LINK_RX_BAD_KIND]++; return;
-    default: br_state.counters[BR_STAT_LINK_RX_TRUNCATED]++; return;
-    }
-    if (f.kind != BR_KIND_REQUEST) {
-        br_state.counters[BR_STAT_LINK_RX_BAD_KIND]++;
-        return;
-    }
-    br_state.counters[BR_STAT_LINK_RX_FRAMES]++;
-    br_state.last_valid_rx_us = s_port->now_us(s_port->ctx);
-    /* The frame's own CRC identifies a retransmission of the very same request. */
-    const uint8_t *c = f.body + f.body_len;
-    uint32_t crc = (uint32_t)c[0] | ((uint32_t)c[1] << 8) | ((uint32_t)c[2] << 16) | ((uint32_t)c[3] << 24);
-    replay_slot_t *slot = &s_replay[f.id % REPLAY_SLOTS];
-    if (slot->state != REPLAY_EMPTY && slot->id == f.id && slot->req_crc == crc) {
-        br_state.counters[BR_STAT_REQ_REPLAYED]++;
-        /* A pending sync send answers when its statuses arrive. */
-        if (slot->state == REPLAY_DONE && !respq_put(slot->wire, slot->len)) br_state.counters[BR_STAT_RESP_UNSENT]++;
-        return;
-    }
-    if (f.code == BR_CMD_HELLO && requests_in_flight() < BR_WINDOW) {
-        /* A new session: its ids start anywhere, nothing of the previous one may answer them. */
-        replay_forget_all();
-    }
-    if (slot->state != REPLAY_EMPTY && slot->id != f.id && (int16_t)(uint16_t)(f.id - slot->id) < 0) {
-        /* Older than an id already executed in this slot: R or more ids behind, a
-         * retransmission the window no longer covers. Executing it could run it twice. */
-        br_state.counters[BR_STAT_REQ_STALE]++;
-        respond_unremembered(f.id, f.code, BR_ERR_BRIDGE_STALE);
-        return;
-    }
-    if (requests_in_flight() >= BR_WINDOW || slot->state == REPLAY_PENDING) {
-        br_state.counters[BR_STAT_REQ_BUSY]++;
-        respond_unremembered(f.id, f.code, BR_ERR_BRIDGE_BUSY);
-        return;
-    }
-    slot->id = f.id;
-    slot->req_crc = crc;
-    slot->state = REPLAY_PENDING;
-    br_pending_resp_t pending = { f.id, slot };
-    br_dispatch(&pending, f.code, f.body, f.body_len);
-}
-
-void br_core_feed(const uint8_t *data, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        br_split_t r = br_splitter_push(&s_splitter, data[i]);
-        if (r == BR_SPLIT_FRAME) {
-            handle_frame(s_splitter.buf, s_splitter.len);
-        } else if (r == BR_SPLIT_OVERSIZE) {
-            br_state.counters[BR_STAT_LINK_RX_OVERSIZE]++;
-        }
-    }
-}
+uint32_t br_core_requests_in_flight(void) { return requests_in_flight(); }
 
 /* ---------- radio callbacks (Wi-Fi task: copy and return, never block) ---------- */
 
@@ -591,14 +470,13 @@ void br_core_init(const br_port_t *port, const br_identity_t *identity)
     br_ring_init(&s_status_ring, s_status_storage, sizeof s_status_storage);
     log_ring_boot();
     br_wifi_events_init();
-    br_splitter_init(&s_splitter);
     s_txq_head = s_txq_tail = s_txq_used = 0;
     s_txrec_head = s_txrec_count = 0;
     s_respq_head = s_respq_count = 0;
     s_cur = 0;
     s_cur_off = 0;
     s_ev_resp_queued = 0;
-    memset(s_replay, 0, sizeof s_replay);
+    br_requests_init();
     /* Packets held at the last restart were lost with it: report them once in HELLO. */
     s_persist = port->persist ? port->persist : &s_no_persist;
     bool kept = s_persist->magic == PERSIST_MAGIC && identity->reset_reason != ESP_RST_POWERON &&

@@ -53,6 +53,19 @@ typedef struct {
 } br_pending_resp_t;
 
 void br_core_respond(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals);
+/* Largest response frame on the wire (HELLO response: 4+4+54+31+4 bytes, COBS, delimiter). */
+#define BR_MAX_RESP_WIRE 128u
+
+/* The writer (bridge_core.c), for the request side (bridge_requests.c). */
+size_t br_core_encode(uint8_t kind, uint16_t id, uint8_t code, const br_value_t *vals, uint8_t *wire, size_t cap);
+/* Queues a response frame ahead of events; false when the response queue is full. */
+bool br_core_queue_response(const uint8_t *wire, size_t len);
+/* Queues a response frame behind the events already queued (a sync send's statuses). */
+bool br_core_queue_response_after_events(const uint8_t *wire, size_t len);
+/* Requests counted against the window: answered but not yet written, plus sync sends waiting. */
+uint32_t br_core_requests_in_flight(void);
+void br_requests_init(void);
+
 /* As br_core_respond, but queued behind the events already queued (a sync send's statuses). */
 void br_core_respond_after_events(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals);
 /* Gives every in-flight send its final outcome ("abandoned" when the radio will not report it). */

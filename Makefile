@@ -8,7 +8,7 @@ SWIFTC       ?= $(shell command -v /opt/swift/usr/bin/swiftc || command -v swift
 PYTHON       ?= python3
 FUZZ_TIME    ?= 600          # seconds per target for `make fuzz`
 SMOKE_TIME   ?= 20           # seconds per target in `make test`
-APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CORE_DIR     := firmware-bridge/components/bridge_core
@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests bench-sim bench-host tsan soak clean
+        c-tests portability sim-tests node-tests node-demo bench-sim bench-host tsan soak clean
 
 all: build
 
@@ -53,7 +53,7 @@ wire-demo: deps
 	$(SWIFT) run wire-demo
 
 # Swift tests run last so that their summary closes the output.
-test: deps check-vectors c-tests portability fuzz-smoke sim-tests
+test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -136,6 +136,22 @@ sim-tests: deps
 	$(PYTHON) Tests/Simulator/test_scenarios.py .build/debug/espnow-sim
 	$(PYTHON) Tests/Simulator/bench_sim.py .build/debug/espnow-sim --quick
 
+# Firmware nodes (docs/NODES.md): ESP-IDF apps in Tests/Nodes/apps built by nodebuild.py
+# (sdkconfig through ESP-IDF's kconfgen from PyPI, in a venv) and run on the simulated air.
+NODE_VENV := .build-node/venv
+$(NODE_VENV)/bin/python:
+	$(PYTHON) -m venv $(NODE_VENV)
+	$(NODE_VENV)/bin/python -m pip install -q "esp-idf-kconfig>=2.5,<4"
+# One command: a firmware node (an Arduino sketch) sending to a simulated dongle, seen with `espnow listen`.
+node-demo: deps $(NODE_VENV)/bin/python
+	$(SWIFT) build --product espnow-sim
+	$(SWIFT) build --product espnow
+	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python sh Benchmarks/node_demo.sh
+
+node-tests: deps $(NODE_VENV)/bin/python
+	$(SWIFT) build --product espnow-sim
+	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python $(PYTHON) Tests/Nodes/test_nodes.py .build/debug/espnow-sim
+
 bench-sim: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(PYTHON) Tests/Simulator/bench_sim.py .build/release/espnow-sim
@@ -166,4 +182,4 @@ bench-codec: deps
 	$(SWIFT) run -c release codec-bench
 
 clean:
-	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR)
+	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR) .build-node

@@ -17,6 +17,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1111,6 +1112,20 @@ static void fw_setup(radio_t *r)
     fw_start(r, RST_POWERON, 0, NULL);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The temporary node directories go with the run (a node given dir= keeps its own). */
+static void fw_cleanup(void)
+{
+    if (s_fw_tmp[0]) nftw(s_fw_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Control socket: reboot (reset pin), unplug (power off: RTC memory lost, NVS kept), replug. */
 static const char *fw_control(radio_t *r, const char *cmd, int reason)
 {
@@ -1740,6 +1755,7 @@ static void cleanup(void)
         close_pty(&R[i]);
     }
     if (s_control[0]) unlink(s_control);
+    fw_cleanup();
     for (int ch = 1; ch <= 14; ch++) {
         while (s_ch[ch].head) {
             req_t *q = s_ch[ch].head;
@@ -1953,6 +1969,13 @@ int coord_main(int argc, char **argv)
     int who[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 1];
     while (!s_quit) {
         now = now_us();
+        /* A dongle tells the medium of a state change before it answers its host, so a
+         * frame another dongle sent after that answer must be judged against the new
+         * state: take every message already queued by any dongle before judging frames
+         * (one poll round alone would see only the sockets ready when it started). */
+        for (int i = 0; i < C.ndongles; i++) {
+            if (R[i].cfg->kind == RADIO_DONGLE && R[i].med_fd >= 0) read_medium(&R[i], now);
+        }
         /* Instant mode: frames of a running firmware node go on the air once it blocks. */
         bool hold = !C.realtime && fw_any_running();
         if (!hold) medium_run(now);

@@ -131,6 +131,12 @@ def sdkconfig(project, build, py, kconfigs):
         cmd += ["--config", os.path.join(build, "sdkconfig")]
         if os.path.exists(os.path.join(build, "sdkconfig")):
             os.remove(os.path.join(build, "sdkconfig"))
+    if not project:
+        # Arduino-ESP32's own settings: a 1 kHz tick.
+        ard = os.path.join(build, "sdkconfig.arduino")
+        with open(ard, "w") as f:
+            f.write("CONFIG_FREERTOS_HZ=1000\n")
+        cmd += ["--defaults", ard]
     if project:
         for d in ("sdkconfig.defaults", "sdkconfig.defaults.esp32", "sdkconfig.defaults.linux"):
             p = os.path.join(project, d)
@@ -154,6 +160,8 @@ def main():
     ap.add_argument("-o", "--output", help="executable to write (default: BUILD/<name>)")
     ap.add_argument("--build-dir", help="build directory (default: PROJECT/build-node)")
     ap.add_argument("--kconfig-python", help="Python with esp-idf-kconfig installed")
+    ap.add_argument("--idf", choices=["5.4", "5.5"], default="5.4",
+                    help="ESP-IDF API the application is written for (5.5: the send callback takes esp_now_send_info_t)")
     ap.add_argument("--cc", default=os.environ.get("CC", "gcc"))
     ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
     a = ap.parse_args()
@@ -220,7 +228,7 @@ def main():
     if sketch:
         for s in sorted(glob.glob(os.path.join(ARDUINO_DIR, "*.cpp"))):
             compile_one(s, base_inc, True)
-    app_flags = ["-I" + i for i in app_incs] + base_inc
+    app_flags = ["-I" + i for i in app_incs] + base_inc + (["-DSIM_NODE_IDF_5_5=1"] if a.idf == "5.5" else [])
     for s in app_srcs:
         compile_one(s, app_flags, False)
     linker = a.cxx if sketch or any(s.endswith((".cpp", ".cc")) for s in app_srcs) else a.cc

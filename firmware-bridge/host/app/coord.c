@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -125,6 +126,8 @@ static struct {
     size_t len;
 } s_cli[MAX_CLIENTS];
 static volatile sig_atomic_t s_quit, s_chld;
+static int s_parent_fd = -1;            /* pidfd of the process that started the coordinator */
+#define WHO_PARENT (-1000000)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1773,8 +1776,10 @@ static void cleanup(void)
 int coord_main(int argc, char **argv)
 {
     char err[512];
-    /* The test or program that started us goes away: so do we (and our dongles with us). */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* The program that started us goes away: so do we, and our dongles with us. A pidfd
+     * watches the parent process (PR_SET_PDEATHSIG would follow the parent's thread, and
+     * a test's spawning thread may end long before the test does). */
+    s_parent_fd = (int)syscall(SYS_pidfd_open, getppid(), 0);
     cfg_defaults();
     const char *scene = NULL, *control = NULL;
     for (int i = 1; i + 1 < argc; i++) {
@@ -1965,8 +1970,8 @@ int coord_main(int argc, char **argv)
         }
     }
 
-    struct pollfd fds[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 1];
-    int who[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 1];
+    struct pollfd fds[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 2];
+    int who[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 2];
     while (!s_quit) {
         now = now_us();
         /* A dongle tells the medium of a state change before it answers its host, so a
@@ -2009,6 +2014,7 @@ int coord_main(int argc, char **argv)
         }
         nf = fw_fds(fds, who, nf);
         if (s_listen >= 0) { fds[nf] = (struct pollfd){ s_listen, POLLIN, 0 }; who[nf++] = -1; }
+        if (s_parent_fd >= 0) { fds[nf] = (struct pollfd){ s_parent_fd, POLLIN, 0 }; who[nf++] = WHO_PARENT; }
         for (int k = 0; k < MAX_CLIENTS; k++) {
             if (s_cli[k].fd >= 0) { fds[nf] = (struct pollfd){ s_cli[k].fd, POLLIN, 0 }; who[nf++] = -2 - k; }
         }
@@ -2034,6 +2040,10 @@ int coord_main(int argc, char **argv)
         now = now_us();
         for (int k = 0; n > 0 && k < nf; k++) {
             if (!fds[k].revents) continue;
+            if (who[k] == WHO_PARENT) {
+                s_quit = 1;                     /* the parent exited: clean up as for SIGTERM */
+                continue;
+            }
             if (who[k] == -1) {
                 int c = accept4(s_listen, NULL, NULL, SOCK_CLOEXEC);
                 if (c < 0) continue;

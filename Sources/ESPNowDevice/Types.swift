@@ -141,6 +141,9 @@ public struct SendStatus: Sendable, Hashable {
     public var requestID: UInt16
     public var peer: MACAddress
     public var success: Bool
+    /// The dongle stopped waiting for the radio (ESP-NOW deinit, Wi-Fi stop, RESET): the
+    /// packet may or may not have gone out. `success` is false.
+    public var abandoned: Bool = false
 }
 
 /// A received ESP-NOW packet (RECV event). `data` is a slice of the frame's buffer (no copy).

@@ -4,14 +4,12 @@ import ESPNowWire
 import Foundation
 import Testing
 
-/// Starts `n` simulated dongles and connects a device client to each. Standalone dongles
-/// time a unicast ACK on the wall clock: 250 ms (not the default 5) so that a receiver
-/// process a busy machine did not schedule in time still acknowledges.
+/// Starts `n` simulated dongles and connects a device client to each.
 func withDevices(_ n: Int, options: DeviceOptions = DeviceOptions(),
                  _ body: ([ESPNowDevice], SimulatedDongles) async throws -> Void) async throws {
     let sim = SimulatedDongles()
     defer { sim.shutdown() }
-    let ports = try sim.start(n, extraArguments: ["--ack-timeout-ms", "250"])
+    let ports = try sim.start(n)
     var devices: [ESPNowDevice] = []
     for p in ports { devices.append(try await ESPNowDevice.connect(path: p.port, options: options)) }
     do {

@@ -15,7 +15,7 @@ struct Peers: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the registered peers.")
+        static let configuration = CommandConfiguration(abstract: "List the registered peers.", aliases: ["ls"])
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
@@ -127,7 +127,7 @@ struct Peers: AsyncParsableCommand {
     }
 
     struct Del: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a peer (esp_now_del_peer).")
+        static let configuration = CommandConfiguration(abstract: "Remove a peer (esp_now_del_peer).", aliases: ["rm"])
         @Argument(help: ArgumentHelp("Peer MAC.", valueName: "MAC"))
         var mac: MACArg
         @OptionGroup var connection: ConnectionOptions
@@ -233,9 +233,10 @@ struct Reset: AsyncParsableCommand {
                 throw CLIError(.timeout, "\(s.port) did not come back within 5 s after RESET; replug it")
             }
             if json {
-                Out.json(.object([("reset", .bool(true)), ("boot_count", .int(i.bootCount)), ("reset_reason", .int(i.resetReason))]))
+                Out.json(.object([("reset", .bool(true)), ("boot_count", .int(i.bootCount)), ("reset_reason", .int(i.resetReason)),
+                                  ("reset_reason_name", .string(Fmt.resetReason(i.resetReason)))]))
             } else {
-                Out.line("\(s.port) restarted (boot #\(i.bootCount), reset reason \(i.resetReason))")
+                Out.line("\(s.port) restarted (boot #\(i.bootCount), \(Fmt.resetReason(i.resetReason)))")
             }
         }
     }

@@ -17,7 +17,13 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: [.short, .long], help: ArgumentHelp(
         "The dongle: a serial port path, `auto` (the only attached bridge dongle, followed to its new path if it is unplugged and plugged back) or `sim` (start a simulated dongle with an echo and a sensor node for this call).",
         valueName: "PATH|auto|sim"))
-    var port: String = ProcessInfo.processInfo.environment["ESPNOW_PORT"] ?? "auto"
+    var port: String = ConnectionOptions.environmentPort ?? "auto"
+
+    /// `$ESPNOW_PORT`, when set and not empty.
+    static var environmentPort: String? {
+        guard let v = ProcessInfo.processInfo.environment["ESPNOW_PORT"], !v.isEmpty else { return nil }
+        return v
+    }
 
     @Flag(name: .long, help: "Machine-readable output: one JSON object per line.")
     var json = false
@@ -132,7 +138,11 @@ final class Session: Sendable {
             device = try await ESPNowDevice.connect(path: path, options: devOptions)
         } catch {
             await air?.stop()
-            throw CLIError.from(error, port: path)
+            var e = CLIError.from(error, port: path)
+            if let env = ConnectionOptions.environmentPort, env == options.port, env == path {
+                e.message += " (the port came from $ESPNOW_PORT)"
+            }
+            throw e
         }
         let s = Session(device: device, port: path, air: air, json: options.json)
         do {

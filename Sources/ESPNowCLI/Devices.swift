@@ -29,6 +29,8 @@ struct Devices: AsyncParsableCommand {
             }
         }
         if json {
+            // One JSON array (`[]` when nothing is attached).
+            var rows: [JSON] = []
             for d in list {
                 var o: [(String, JSON)] = [
                     ("port", .string(d.devnode)), ("by_id", d.byIDLink.map { .string($0) } ?? .null),
@@ -39,13 +41,14 @@ struct Devices: AsyncParsableCommand {
                     ("interface", d.interfaceNumber.map { .int($0) } ?? .null),
                 ]
                 if let out = outcomes[d.devnode] { o += probeJSON(out) }
-                Out.json(.object(o))
+                rows.append(.object(o))
             }
             for p in scanned {
                 var o: [(String, JSON)] = [("port", .string(p))]
                 if let out = outcomes[p] { o += probeJSON(out) }
-                Out.json(.object(o))
+                rows.append(.object(o))
             }
+            Out.json(.array(rows))
             return
         }
         if list.isEmpty && scanned.isEmpty {

@@ -111,6 +111,8 @@ struct CLIError: Error, CustomStringConvertible {
 
     private static func espHint(_ e: ESPError, _ cmd: CommandCode) -> String {
         switch e.rawValue {
+        case 0x3069 where cmd == .espnowDelPeer || cmd == .espnowModPeer || cmd == .espnowGetPeer:
+            return " (no such peer on this dongle: `espnow peers list` shows the registered ones)"
         case 0x3069: return " (the peer is not registered: add it with `espnow peers add MAC`)"
         case 0x306B: return " (the peer is already registered: use `espnow peers mod`)"
         case 0x3068: return " (the peer list is full: remove one with `espnow peers del MAC`)"

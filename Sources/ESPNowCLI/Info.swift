@@ -34,7 +34,7 @@ struct Info: AsyncParsableCommand {
                     ("ap_mac", .string(i.apMAC.description)), ("channel", .int(ch.primary)),
                     ("peers", .int(peers.total)), ("encrypted_peers", .int(peers.encrypted)),
                     ("transport", .string(transport)), ("baud", .int(i.baud)), ("boot_count", .int(i.bootCount)),
-                    ("reset_reason", .int(i.resetReason)), ("window", .int(i.window)), ("rxbuf", .int(i.rxbuf)),
+                    ("reset_reason", .int(i.resetReason)), ("reset_reason_name", .string(Fmt.resetReason(i.resetReason))), ("window", .int(i.window)), ("rxbuf", .int(i.rxbuf)),
                     ("caps", .int(i.caps)), ("simulated", .bool(i.isSimulated)),
                     ("stats", .object(zip(statsCounterNames, stats.values).map { ($0, .int($1)) })),
                 ]))
@@ -51,7 +51,7 @@ struct Info: AsyncParsableCommand {
                 ["channel", "\(ch.primary)"],
                 ["peers", "\(peers.total) (\(peers.encrypted) encrypted)"],
                 ["link", i.baud > 0 ? "\(transport), \(i.baud) baud" : transport],
-                ["boot", "#\(i.bootCount), reset reason \(i.resetReason)"],
+                ["boot", "#\(i.bootCount), \(Fmt.resetReason(i.resetReason))"],
                 ["window", "\(i.window) requests, rx buffer \(i.rxbuf) bytes"],
             ]
             rows.append(["sent", "\(stats.txPackets) packets, \(stats.txFailures) failed"])

@@ -168,6 +168,15 @@ func table(_ rows: [[String]], rightAligned: Set<Int> = []) -> [String] {
 }
 
 enum Fmt {
+    /// ESP-IDF's `esp_reset_reason_t` name for a HELLO's reset reason.
+    static func resetReason(_ r: some BinaryInteger) -> String {
+        let names = ["ESP_RST_UNKNOWN", "ESP_RST_POWERON", "ESP_RST_EXT", "ESP_RST_SW", "ESP_RST_PANIC", "ESP_RST_INT_WDT",
+                     "ESP_RST_TASK_WDT", "ESP_RST_WDT", "ESP_RST_DEEPSLEEP", "ESP_RST_BROWNOUT", "ESP_RST_SDIO", "ESP_RST_USB",
+                     "ESP_RST_JTAG", "ESP_RST_EFUSE", "ESP_RST_PWR_GLITCH", "ESP_RST_CPU_LOCKUP"]
+        let i = Int(r)
+        return i >= 0 && i < names.count ? names[i] : "reset reason \(i)"
+    }
+
     static func hex(_ b: some Sequence<UInt8>, separator: String = "") -> String {
         b.map { String(format: "%02x", $0) }.joined(separator: separator)
     }

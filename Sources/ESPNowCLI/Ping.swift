@@ -80,7 +80,8 @@ struct Ping: AsyncParsableCommand {
                             report(json, seq: seq, peer: peer, status: "no ack", ack: nil, rtt: nil, rssi: nil)
                             continue
                         }
-                        tally.update { $0.acked += 1 }
+                        // Broadcasts are never acknowledged (their status is always success).
+                        if peer != .broadcast { tally.update { $0.acked += 1 } }
                         // The echo: the same payload back from the peer.
                         let deadline = start + wait
                         var reply: ReceivedPacket?
@@ -127,7 +128,7 @@ struct Ping: AsyncParsableCommand {
         } else {
             Out.line("")
             Out.line("--- \(target) ping statistics ---")
-            Out.line("\(t.sent) packets transmitted, \(t.acked) acknowledged, \(t.replies) received, "
+            Out.line("\(t.sent) packets transmitted, " + (target == .broadcast ? "broadcast (never acknowledged), " : "\(t.acked) acknowledged, ") + "\(t.replies) received, "
                      + String(format: "%.0f%% packet loss, time %.0f ms", loss, elapsed * 1000))
             if !t.rtts.isEmpty {
                 Out.line(String(format: "rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms", mn * 1000, avg * 1000, mx * 1000, mdev * 1000))
@@ -136,7 +137,7 @@ struct Ping: AsyncParsableCommand {
         }
         if let lost = outcome.lost { throw lost }
         if t.replies == 0 && t.sent > 0 {
-            if t.acked == 0 {
+            if t.acked == 0 && target != .broadcast {
                 throw CLIError(.espnow, "no ping to \(target) was acknowledged (out of range, another channel, or powered off)")
             }
             throw CLIError(.timeout, "\(target) acknowledged but never echoed (is it an echo peer?)")

@@ -46,7 +46,7 @@ enum Harness {
             try self.init(path, args, bytes: stdin.map { Data($0.utf8) })
         }
 
-        init(_ path: String, _ args: [String], bytes stdin: Data?) throws {
+        init(_ path: String, _ args: [String], bytes stdin: Data?, environment: [String: String] = [:]) throws {
             let tmp = FileManager.default.temporaryDirectory
             let tag = UUID().uuidString
             outURL = tmp.appendingPathComponent("espnow-test-\(tag).out")
@@ -55,6 +55,9 @@ enum Harness {
             FileManager.default.createFile(atPath: errURL.path, contents: nil)
             process.executableURL = URL(fileURLWithPath: path)
             process.arguments = args
+            if !environment.isEmpty {
+                process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            }
             process.standardOutput = try FileHandle(forWritingTo: outURL)
             process.standardError = try FileHandle(forWritingTo: errURL)
             if let s = stdin {

@@ -69,7 +69,7 @@ import Glibc
         _ = await first.wait()
         let v = try await Harness.Running(Harness.sim, ["--version"]).wait()
         #expect(v.status == 0)
-        #expect(v.stdout.contains("espnow-sim") && v.stdout.contains("protocol 1"))
+        #expect(v.stdout.hasPrefix("espnow-sim (bridge protocol ") && v.stdout.contains("ESP-IDF emulation "))
     }
 
     @Test func pcapToStdoutAndFIFO() async throws {
@@ -121,5 +121,35 @@ import Glibc
         #expect(try await listen(["--raw"], hex: reading)?["sensor"] == nil)
         // Right magic and length, impossible values (humidity 255): not a reading.
         #expect(try await listen([], hex: "5301ffffffff0080ff00")?["sensor"] == nil)
+    }
+
+    /// The smaller items: --version, help for unknown commands, aliases, devices --json,
+    /// $ESPNOW_PORT, the peers del hint, reset reason names, ping to broadcast.
+    @Test func smallerItems() async throws {
+        let v = try await Harness.run(["--version"])
+        #expect(v.status == 0 && v.stdout.contains("bridge protocol "))
+        #expect(try await Harness.run(["help", "bogus"]).status == 1)
+        let typo = try await Harness.run(["help", "lisen"])
+        #expect(typo.status == 1 && typo.stderr.contains("did you mean 'listen'"))
+        let devices = try await Harness.run(["devices", "--json", "--no-probe"])
+        #expect(devices.status == 0)
+        #expect((try JSONSerialization.jsonObject(with: Data(devices.stdout.utf8))) is [Any])
+        // An empty $ESPNOW_PORT is as if unset; a bad one is named as coming from there.
+        let fromEnv = try await Harness.Running(Harness.espnow, ["info"], bytes: nil, environment: ["ESPNOW_PORT": "/nonexistent/p"]).wait()
+        #expect(fromEnv.status == 2 && fromEnv.stderr.contains("came from $ESPNOW_PORT"))
+        let empty = try await Harness.Running(Harness.espnow, ["info"], bytes: nil, environment: ["ESPNOW_PORT": ""]).wait()
+        #expect(!empty.stderr.contains("no such device: \n") && !empty.stderr.contains("no such device:  "))
+
+        let air = try TestAir(dongles: 1, nodes: ["echo"])
+        defer { air.stop() }
+        let port = air.dongles[0].port
+        let del = try await Harness.run(["peers", "rm", "24:6f:28:00:00:01", "--port", port])
+        #expect(del.status == 3 && del.stderr.contains("no such peer"), "\(del.stderr)")
+        #expect(try await Harness.run(["peers", "ls", "--port", port]).status == 0)
+        let info = try await Harness.run(["info", "--port", port, "--json"])
+        #expect((try info.json().first?["reset_reason_name"] as? String)?.hasPrefix("ESP_RST_") == true)
+        let ping = try await Harness.run(["ping", "broadcast", "--port", port, "-c", "2", "-i", "0.01", "-W", "2"])
+        #expect(ping.stdout.contains("broadcast (never acknowledged)"), "\(ping.stdout)")
+        #expect(!ping.stdout.contains("acknowledged, "))
     }
 }

@@ -111,6 +111,8 @@ struct CLIError: Error, CustomStringConvertible {
 
     private static func espHint(_ e: ESPError, _ cmd: CommandCode) -> String {
         switch e.rawValue {
+        case 0x102 where cmd == .wifiSetChannel:
+            return " (the dongle's Wi-Fi country allows channels 1-11 by default; channels 12-14 need a country that permits them, e.g. JP for 14)"
         case 0x3069 where cmd == .espnowDelPeer || cmd == .espnowModPeer || cmd == .espnowGetPeer:
             return " (no such peer on this dongle: `espnow peers list` shows the registered ones)"
         case 0x3069: return " (the peer is not registered: add it with `espnow peers add MAC`)"

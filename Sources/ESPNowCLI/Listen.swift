@@ -81,8 +81,8 @@ struct Listen: AsyncParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
     var timeout: Double?
 
-    @Option(help: ArgumentHelp("Only packets from this MAC.", valueName: "MAC"))
-    var from: MACArg?
+    @Option(help: ArgumentHelp("Only packets from this MAC (repeatable: any of them).", valueName: "MAC"))
+    var from: [MACArg] = []
 
     @Option(help: ArgumentHelp("Also write the packets to a pcap file (LINKTYPE_IEEE802_11_RADIOTAP); `-` is stdout (the packet lines then go to stderr), a FIFO is written as it is.", valueName: "FILE"))
     var pcap: String?
@@ -105,7 +105,7 @@ struct Listen: AsyncParsableCommand {
     func run() async throws {
         let writer = try pcap.map { try PcapWriter(path: $0) }
         if writer?.toStdout == true { Out.humanToStderr.withLockedValue { $0 = true } }
-        let (count, timeout, from, json, decode, rxbuf) = (count, timeout, from?.mac, connection.json, !raw, rxbuf)
+        let (count, timeout, from, json, decode, rxbuf) = (count, timeout, Set(from.map(\.mac)), connection.json, !raw, rxbuf)
         let received = Locked(0)
         let timedOut = Locked(false)
         let drops = Locked<(device: UInt64, host: UInt64)>((0, 0))
@@ -142,7 +142,7 @@ struct Listen: AsyncParsableCommand {
                         timedOut.update { $0 = true }
                         return
                     }
-                    if let f = from, p.src != f { continue }
+                    if !from.isEmpty && !from.contains(p.src) { continue }
                     let bytes = p.bytes
                     received.update { $0 += 1 }
                     if json {

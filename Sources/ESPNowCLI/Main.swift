@@ -46,7 +46,7 @@ struct ESPNowCommand: AsyncParsableCommand {
             }
             status = ExitStatus.ok.rawValue
         } catch let e as CLIError {
-            Out.err("espnow: \(e.message)")
+            report(e.message, status: e.status.rawValue)
             status = e.status.rawValue
         } catch let e as ExitCode {
             status = e.rawValue
@@ -57,12 +57,27 @@ struct ESPNowCommand: AsyncParsableCommand {
                 if !text.isEmpty { Out.line(text) }
                 status = 0
             } else {
-                Out.err(text)
+                if jsonMode {
+                    report(text.split(separator: "\n").first.map(String.init) ?? text, status: ExitStatus.usage.rawValue)
+                } else {
+                    Out.err(text)
+                }
                 status = ExitStatus.usage.rawValue
             }
         }
         Children.terminateAll()
         Glibc.exit(status)
+    }
+
+    /// With --json, errors are JSON objects on stderr too: `{"error":"...","exit":N}`.
+    static var jsonMode: Bool { CommandLine.arguments.dropFirst().contains("--json") }
+
+    static func report(_ message: String, status: Int32) {
+        if jsonMode {
+            Out.err(JSON.object([("error", .string(message)), ("exit", .int(status))]).text)
+        } else {
+            Out.err("espnow: \(message)")
+        }
     }
 
     /// `espnow help NAME...` for a command that does not exist (ArgumentParser would show

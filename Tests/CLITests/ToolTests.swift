@@ -152,4 +152,26 @@ import Glibc
         #expect(ping.stdout.contains("broadcast (never acknowledged)"), "\(ping.stdout)")
         #expect(!ping.stdout.contains("acknowledged, "))
     }
+
+    @Test func jsonErrorsChannelHintAndSeveralFrom() async throws {
+        let e = try await Harness.run(["info", "--port", "/nonexistent/p", "--json"])
+        #expect(e.status == 2)
+        let o = try JSONSerialization.jsonObject(with: Data(e.stderr.split(separator: "\n").last!.utf8)) as? [String: Any]
+        #expect(o?["exit"] as? Int == 2 && (o?["error"] as? String)?.contains("/nonexistent/p") == true)
+
+        let air = try TestAir(dongles: 3)
+        defer { air.stop() }
+        let (rx, a, b) = (air.dongles[0], air.dongles[1], air.dongles[2])
+        let ch = try await Harness.run(["channel", "13", "--port", rx.port])
+        #expect(ch.status == 3)
+        #expect(ch.stderr.contains("channels 12-14"), "\(ch.stderr)")
+        // Two --from: packets from both are shown.
+        let l = try Harness.Running(Harness.espnow, ["listen", "--port", rx.port, "--count", "2", "--json", "--from", a.mac, "--from", b.mac])
+        try await l.waitForStderr("listening on")
+        #expect(try await Harness.run(["send", "--port", a.port, "broadcast", "from a"]).status == 0)
+        #expect(try await Harness.run(["send", "--port", b.port, "broadcast", "from b"]).status == 0)
+        let r = try #require(await LinkTests.finish(l))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(Set(try r.json().compactMap { $0["src"] as? String }) == [a.mac, b.mac])
+    }
 }

@@ -90,7 +90,7 @@ enum Harness {
         }
 
         /// Waits until stderr contains `text` (the process announces readiness there).
-        func waitForStderr(_ text: String, seconds: Double = 20) async throws {
+        func waitForStderr(_ text: String, seconds: Double = 90) async throws {
             let end = Date().addingTimeInterval(seconds)
             while Date() < end {
                 if stderrText.contains(text) { return }

@@ -1736,6 +1736,8 @@ static bool check_macs(char *err, size_t cap)
 
 /* One simulator per --link-dir: a second one would repoint the links and delete them on
  * exit. DIR/.lock holds the owner's pid under flock (released when the process ends). */
+static char s_link_lock[4200];  /* removed on exit (the directory is left as found) */
+
 static bool lock_link_dir(char *err, size_t n)
 {
     char path[4200];
@@ -1761,6 +1763,7 @@ static bool lock_link_dir(char *err, size_t n)
         close(fd);
         return false;
     }
+    snprintf(s_link_lock, sizeof s_link_lock, "%s", path);
     return true;  /* fd stays open: the lock lives as long as this process */
 }
 
@@ -1772,6 +1775,7 @@ static int fail(const char *msg)
 
 static void cleanup(void)
 {
+    if (s_link_lock[0]) unlink(s_link_lock);
     for (int i = 0; i < NR; i++) {
         if (R[i].pid > 0 && fw(&R[i])) fw_kill(&R[i]);
         if (R[i].fw_log) fclose(R[i].fw_log);

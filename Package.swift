@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ESPNowSimulator", targets: ["ESPNowSimulator"]),
         .library(name: "ESPNowDiscovery", targets: ["ESPNowDiscovery"]),
         .library(name: "ESPNowAutoConnect", targets: ["ESPNowAutoConnect"]),
+        .library(name: "ESPNowBroker", targets: ["ESPNowBroker"]),
         .executable(name: "espnow-sim", targets: ["espnow-sim"]),
         .executable(name: "codec-bench", targets: ["codec-bench"]),
         .executable(name: "host-bench", targets: ["host-bench"]),
@@ -34,6 +35,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -90,6 +92,7 @@ let package = Package(
                 "ESPNowWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/ESPNowSerial"
         ),
@@ -151,12 +154,37 @@ let package = Package(
             dependencies: ["ESPNowDiscovery", "ESPNowWire", "ESPNowAutoConnect", "ESPNowDevice"],
             path: "Tests/ESPNowDiscoveryTests"
         ),
+        // Sharing a dongle (docs/PROTOCOL.md "Multiplexing"): a broker that owns the dongle
+        // and serves the bridge protocol to clients over Unix sockets and (TLS) TCP.
+        .target(
+            name: "ESPNowBroker",
+            dependencies: [
+                "ESPNowWire", "ESPNowSerial", "ESPNowDevice",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ESPNowBroker"
+        ),
+        .testTarget(
+            name: "BrokerTests",
+            dependencies: [
+                "ESPNowBroker", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/BrokerTests",
+            exclude: ["certs"]
+        ),
         // The `espnow` command-line tool (issue #6, docs/CLI.md) and its tests, which run the
         // built binary against simulated dongles.
         .executableTarget(
             name: "espnow",
             dependencies: [
-                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery",
+                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

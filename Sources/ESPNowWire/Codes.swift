@@ -188,6 +188,9 @@ public struct ESPError: RawRepresentable, Sendable, Hashable, CustomStringConver
         0x306C: "ESP_ERR_ESPNOW_IF",
         0x306D: "ESP_ERR_ESPNOW_CHAN",
         0xB001: "ESP_ERR_BRIDGE_BUSY",
+        // Answered by a broker (section "Multiplexing").
+        0xB002: "ESP_ERR_BRIDGE_REFUSED",
+        0xB003: "ESP_ERR_BRIDGE_NO_DEVICE",
     ]
 
     /// The name, or `nil` for a value not in section 5.

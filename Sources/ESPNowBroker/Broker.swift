@@ -63,6 +63,7 @@ public final class Broker: Sendable {
         /// Counters of clients that have left, so totals survive them.
         var goneClients = ClientCounters()
         var listeners: [any Channel] = []
+        var socketPath: String?
         var closed = false
     }
 
@@ -115,6 +116,9 @@ public final class Broker: Sendable {
         state.withLockedValue { s in s.listeners.compactMap { $0.localAddress }.first { $0.protocol != .unix } }
     }
 
+    /// The Unix socket served on, if any.
+    public var socketPath: String? { state.withLockedValue { $0.socketPath } }
+
     public var counters: BrokerCounters {
         state.withLockedValue { s in
             var c = s.counters
@@ -159,7 +163,7 @@ public final class Broker: Sendable {
         for l in listeners { try? await l.close() }
         for c in clients { try? await c.channel.close() }
         await device?.close()
-        if let p = configuration.socketPath { unlink(p) }
+        if let p = socketPath { unlink(p) }
     }
 
     // MARK: - Listening
@@ -171,14 +175,22 @@ public final class Broker: Sendable {
         } catch {
             throw BrokerError.configuration("TLS: \(error)")
         }
-        if let p = configuration.socketPath {
+        var socket = configuration.socketPath
+        if socket == nil && configuration.defaultSocket {
+            let mac = String(device.info.staMAC.description.filter { $0 != ":" })
+            socket = BrokerConfiguration.defaultSocketPath(name: configuration.socketName ?? mac)
+        }
+        if let p = socket {
             try Self.prepareSocketDirectory(p)
             let ch = try await bind { try await $0.bind(unixDomainSocketPath: p, cleanupExistingSocketFile: true).get() }
             // Owner and group (the dongle's group, as the udev rule gives it) only.
             chmod(p, 0o660)
             var st = stat()
             if stat(configuration.devicePath, &st) == 0 { _ = chown(p, uid_t.max, st.st_gid) }
-            state.withLockedValue { $0.listeners.append(ch) }
+            state.withLockedValue { s in
+                s.listeners.append(ch)
+                s.socketPath = p
+            }
             logger.notice("serving", metadata: ["socket": "\(p)"])
         }
         if let h = configuration.tcpHost {

@@ -9,8 +9,12 @@ import Glibc
 public struct BrokerConfiguration: Sendable {
     /// The dongle's serial port.
     public var devicePath: String
-    /// The Unix stream socket to serve on (nil: none). See ``defaultSocketPath(name:)``.
+    /// The Unix stream socket to serve on (nil: none, unless ``defaultSocket``).
     public var socketPath: String?
+    /// Serve on ``defaultSocketPath(name:)`` when no `socketPath` is given, named after
+    /// ``socketName`` (the dongle's USB serial number) or else the dongle's STA MAC.
+    public var defaultSocket = false
+    public var socketName: String?
     /// TCP listener (nil: none). TLS unless ``insecure``.
     public var tcpHost: String?
     public var tcpPort: Int = 0
@@ -66,7 +70,7 @@ public struct BrokerConfiguration: Sendable {
 
     /// Checks the combination before anything is opened.
     func validate() throws(BrokerError) {
-        if socketPath == nil && tcpHost == nil { throw .configuration("nothing to serve on: give a socket path or a TCP port") }
+        if socketPath == nil && !defaultSocket && tcpHost == nil { throw .configuration("nothing to serve on: give a socket path or a TCP port") }
         if let h = tcpHost {
             if tls == nil {
                 guard insecure else {

@@ -94,6 +94,9 @@ $(FUZZ_DIR)/fuzz-c: $(CODEC_SRCS) Tests/Fuzz/c/fuzz_frame_decoder.c | $(FUZZ_DIR
 $(FUZZ_DIR)/fuzz-swift: $(wildcard Sources/ESPNowWire/*.swift) Tests/Fuzz/swift/FuzzFrameDecoder.swift | $(FUZZ_DIR)
 	$(SWIFTC) -parse-as-library -sanitize=fuzzer,address -O Sources/ESPNowWire/*.swift \
 	    Tests/Fuzz/swift/FuzzFrameDecoder.swift -o $@
+$(FUZZ_DIR)/fuzz-broker: $(wildcard Sources/ESPNowWire/*.swift) Sources/ESPNowBroker/ClientDecoder.swift Tests/Fuzz/swift/FuzzBrokerDecoder.swift | $(FUZZ_DIR)
+	$(SWIFTC) -parse-as-library -sanitize=fuzzer,address -O Sources/ESPNowWire/*.swift \
+	    Sources/ESPNowBroker/ClientDecoder.swift Tests/Fuzz/swift/FuzzBrokerDecoder.swift -o $@
 $(FUZZ_DIR)/fuzz-dispatch: $(CORE_SRCS) $(EMU_SRCS) Tests/Fuzz/c/fuzz_dispatcher.c | $(FUZZ_DIR)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
 	    -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) Tests/Fuzz/c/fuzz_dispatcher.c -o $@ 2>&1 \
@@ -104,11 +107,12 @@ $(FUZZ_DIR)/seeds: Tests/Fixtures/protocol-vectors.json tools/protocol/vectors_t
 	$(PYTHON) tools/protocol/vectors_to_corpus.py $< $@ $(FUZZ_DIR)/seeds-dispatch
 
 FUZZ_FLAGS = -max_total_time=$(strip $(FUZZ_TIME)) -max_len=2048 -print_final_stats=1 $(FUZZ_EXTRA)
-fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/fuzz-dispatch $(FUZZ_DIR)/seeds
-	mkdir -p $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/corpus-dispatch
+fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/fuzz-dispatch $(FUZZ_DIR)/fuzz-broker $(FUZZ_DIR)/seeds
+	mkdir -p $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/corpus-dispatch $(FUZZ_DIR)/corpus-broker
 	$(FUZZ_DIR)/fuzz-c $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/seeds
 	$(FUZZ_DIR)/fuzz-swift $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/seeds
 	$(FUZZ_DIR)/fuzz-dispatch $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-dispatch $(FUZZ_DIR)/seeds-dispatch
+	$(FUZZ_DIR)/fuzz-broker $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-broker $(FUZZ_DIR)/seeds
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_TIME=$(SMOKE_TIME)

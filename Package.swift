@@ -175,6 +175,7 @@ let package = Package(
                 "ESPNowBroker", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/BrokerTests",
             exclude: ["certs"]

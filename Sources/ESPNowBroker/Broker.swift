@@ -21,8 +21,12 @@ public struct BrokerCounters: Sendable, Hashable {
     public var refused: UInt64 = 0
     public var busy: UInt64 = 0
     public var replayed: UInt64 = 0
-    /// Events dropped for slow clients (all clients together).
-    public var droppedForClients: UInt64 = 0
+    /// Dropped for slow clients (all clients together), by what: received packets, other
+    /// events, log lines.
+    public var droppedPacketsForClients: UInt64 = 0
+    public var droppedEventsForClients: UInt64 = 0
+    public var droppedLogsForClients: UInt64 = 0
+    public var droppedForClients: UInt64 { droppedPacketsForClients + droppedEventsForClients + droppedLogsForClients }
     /// Peers deleted because the last client using them left.
     public var peersReleased: UInt64 = 0
     public init() {}
@@ -128,7 +132,9 @@ public final class Broker: Sendable {
             c.refused = all.refused
             c.busy = all.busy
             c.replayed = all.replayed
-            c.droppedForClients = all.droppedPackets + all.droppedEvents + all.droppedLogs
+            c.droppedPacketsForClients = all.droppedPackets
+            c.droppedEventsForClients = all.droppedEvents
+            c.droppedLogsForClients = all.droppedLogs
             c.clientsAttached = s.clients.count
             return c
         }
@@ -492,14 +498,16 @@ public final class Broker: Sendable {
         switch code {
         case .recv: fanOut(f, .packets); return true
         case .log: fanOut(f, .logs)
-        case .dropped, .wifiEvent: fanOut(f, .events)
+        case .wifiEvent: fanOut(f, .events)
+        // The dongle's own drop reports are never dropped: nothing may vanish unreported.
+        case .dropped: fanOut(f, nil)
         case .sendStatus: routeStatus(f)
         case .hello: helloEvent(f)
         }
         return false
     }
 
-    private func fanOut(_ f: DecodedFrame, _ kind: DropKind) {
+    private func fanOut(_ f: DecodedFrame, _ kind: DropKind?) {
         let clients = audience
         guard !clients.isEmpty else { return }
         guard let wire = try? FrameEncoding.encode(Frame(header: f.header, body: Array(f.body.readableBytesView))) else { return }

@@ -1,4 +1,7 @@
+// Built alone with ESPNowWire's sources for the fuzz target (Tests/Fuzz/swift), hence the guard.
+#if canImport(ESPNowWire)
 import ESPNowWire
+#endif
 
 /// One thing a client sent, after framing and body checks.
 public enum ClientInput: Sendable, Equatable {

@@ -208,10 +208,10 @@ final class BrokerOpenHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let item = unwrapInboundIn(data)
         if !done, case .frame(let f) = item, f.header.kind == .response, f.header.code == BrokerWire.openCode {
-            done = true
             var b = f.body
             let err = b.readInteger(endianness: .little, as: Int32.self) ?? -1
             if err == 0 {
+                done = true
                 opened.succeed(())
             } else {
                 let e = ESPError(rawValue: err)

@@ -3,6 +3,7 @@ import ESPNowDevice
 import ESPNowSimulator
 import ESPNowWire
 import Foundation
+import Logging
 import Testing
 
 #if canImport(Glibc)
@@ -31,7 +32,9 @@ struct BrokerFixture {
         var c = BrokerConfiguration(devicePath: air.dongles[0].port!)
         c.socketPath = dir + "/dongle.sock"
         configure(&c)
-        let broker = try await Broker.start(c)
+        var log = Logger(label: "espnow.broker")
+        log.logLevel = .warning
+        let broker = try await Broker.start(c, logger: log)
         let remote: ESPNowDevice
         do {
             remote = try await ESPNowDevice.connect(path: air.dongles[1].port!)

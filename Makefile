@@ -8,7 +8,7 @@ SWIFTC       ?= $(shell command -v /opt/swift/usr/bin/swiftc || command -v swift
 PYTHON       ?= python3
 FUZZ_TIME    ?= 600          # seconds per target for `make fuzz`
 SMOKE_TIME   ?= 20           # seconds per target in `make test`
-APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CORE_DIR     := firmware-bridge/components/bridge_core
@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests bench-sim bench-host clean
+        c-tests portability sim-tests node-tests node-demo bench-sim bench-host tsan soak clean
 
 all: build
 
@@ -53,7 +53,7 @@ wire-demo: deps
 	$(SWIFT) run wire-demo
 
 # Swift tests run last so that their summary closes the output.
-test: deps check-vectors c-tests portability fuzz-smoke sim-tests
+test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -66,13 +66,22 @@ check-vectors:
 $(FUZZ_DIR):
 	mkdir -p $(FUZZ_DIR)
 
-# Plain C tests of the firmware core and the ESP-IDF emulation, with ASan+UBSan.
+# Plain C tests of the firmware core and the ESP-IDF emulation, with ASan+UBSan; the core
+# with ESP-IDF's deprecation marks on (esp_wifi_config_espnow_rate, 5.1-5.5) under -Werror;
+# the chip's USB-Serial-JTAG link writer against a model of the driver.
 c-tests: $(FUZZ_DIR)
 	gcc $(CSTRICT) $(CSAN) -I$(CORE_INC) $(CODEC_SRCS) Tests/CCore/test_codec.c -o $(FUZZ_DIR)/test_codec
 	$(FUZZ_DIR)/test_codec
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) \
 	    Tests/CCore/test_dispatch.c -o $(FUZZ_DIR)/test_dispatch
 	$(FUZZ_DIR)/test_dispatch
+	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -DBR_HAVE_CONFIG_ESPNOW_RATE=0 -Wl,--wrap=esp_now_set_peer_rate_config \
+	    -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) Tests/CCore/test_idf_compat.c -o $(FUZZ_DIR)/test_idf_compat
+	$(FUZZ_DIR)/test_idf_compat
+	gcc $(CSTRICT) -fsyntax-only -D_GNU_SOURCE -DESP_HOST_WARN_DEPRECATED -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS)
+	gcc $(CSTRICT) $(CSAN) -ITests/CCore/usj_stub -Ifirmware-bridge/main -I$(EMU_DIR)/include \
+	    firmware-bridge/main/link_transport.c Tests/CCore/test_link_usj.c -o $(FUZZ_DIR)/test_link_usj
+	$(FUZZ_DIR)/test_link_usj
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(EMU_DIR)/include $(EMU_SRCS) Tests/CHost/test_emulation.c \
 	    -o $(FUZZ_DIR)/test_emulation
 	$(FUZZ_DIR)/test_emulation
@@ -86,6 +95,10 @@ portability: deps
 	    $(CSTRICT) -I$(CORE_INC) -I$(EMU_DIR)/include -c $$f -o $(RV_DIR)/$$(basename $$f .c).o || exit 1; \
 	done
 	riscv64-unknown-elf-size -t $(RV_DIR)/*.o
+	@# rv32imc has no atomic instructions: the log try-lock must be a call into the atomics
+	@# every ESP-IDF provides (__atomic_exchange_4), not GCC's inline non-atomic test-and-set.
+	riscv64-unknown-elf-objdump -dr $(RV_DIR)/bridge_core.o | awk '/<br_core_log>:/,/^$$/' \
+	    | grep -q '__atomic_exchange_4' || { echo "br_core_log: the try-lock is not atomic on rv32imc"; exit 1; }
 
 # libFuzzer targets: the C decoder (ASan+UBSan) and the Swift decoder, seeded from the vectors.
 $(FUZZ_DIR)/fuzz-c: $(CODEC_SRCS) Tests/Fuzz/c/fuzz_frame_decoder.c | $(FUZZ_DIR)
@@ -124,6 +137,22 @@ sim-tests: deps
 	$(PYTHON) Tests/Simulator/test_scenarios.py .build/debug/espnow-sim
 	$(PYTHON) Tests/Simulator/bench_sim.py .build/debug/espnow-sim --quick
 
+# Firmware nodes (docs/NODES.md): ESP-IDF apps in Tests/Nodes/apps built by nodebuild.py
+# (sdkconfig through ESP-IDF's kconfgen from PyPI, in a venv) and run on the simulated air.
+NODE_VENV := .build-node/venv
+$(NODE_VENV)/bin/python:
+	$(PYTHON) -m venv $(NODE_VENV)
+	$(NODE_VENV)/bin/python -m pip install -q "esp-idf-kconfig>=2.5,<4"
+# One command: a firmware node (an Arduino sketch) sending to a simulated dongle, seen with `espnow listen`.
+node-demo: deps $(NODE_VENV)/bin/python
+	$(SWIFT) build --product espnow-sim
+	$(SWIFT) build --product espnow
+	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python sh Benchmarks/node_demo.sh
+
+node-tests: deps $(NODE_VENV)/bin/python
+	$(SWIFT) build --product espnow-sim
+	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python $(PYTHON) Tests/Nodes/test_nodes.py .build/debug/espnow-sim
+
 bench-sim: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(PYTHON) Tests/Simulator/bench_sim.py .build/release/espnow-sim
@@ -135,8 +164,23 @@ bench-host: deps
 	$(SWIFT) build -c release --product host-bench
 	$(SWIFT) run --skip-build -c release host-bench
 
+# The whole Swift suite under ThreadSanitizer, in its own scratch path. Child processes
+# (espnow-sim, the espnow CLI, the umockdev re-runs) are built with it too; a report
+# anywhere fails the run (TSan exits 66), and halt_on_error makes the first one fatal.
+TSAN_DIR     := .build-tsan
+tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path $(TSAN_DIR)
+	TSAN_OPTIONS="halt_on_error=1 $(TSAN_EXTRA)" $(SWIFT) test --skip-build --sanitize=thread --scratch-path $(TSAN_DIR)
+
+# The soak (not part of `make test`; its short fixed-seed version is): >= 100,000 mixed
+# messages at serial BER 1e-4 and 20,000 at 1e-3, 20 reboots and 20 unplugs mid-traffic.
+soak: deps
+	$(SWIFT) build -c release --product espnow-sim
+	$(SWIFT) build -c release --product soak
+	$(SWIFT) run --skip-build -c release soak $(SOAK_ARGS)
+
 bench-codec: deps
 	$(SWIFT) run -c release codec-bench
 
 clean:
-	rm -rf .build $(FUZZ_DIR)
+	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR) .build-node

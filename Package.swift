@@ -28,6 +28,7 @@ let package = Package(
         .executable(name: "host-bench", targets: ["host-bench"]),
         .executable(name: "wire-demo", targets: ["wire-demo"]),
         .executable(name: "espnow", targets: ["espnow"]),
+        .executable(name: "soak", targets: ["soak"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -112,12 +113,13 @@ let package = Package(
             dependencies: [
                 "ESPNowWire", "ESPNowDevice",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Sources/ESPNow"
         ),
         .target(
             name: "ESPNowSimulator",
-            dependencies: ["ESPNowWire"],
+            dependencies: ["ESPNowWire", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             path: "Sources/ESPNowSimulator"
         ),
         .testTarget(
@@ -126,6 +128,7 @@ let package = Package(
                 "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/ESPNowHostTests"
         ),
@@ -139,7 +142,7 @@ let package = Package(
         ),
         .target(
             name: "ESPNowDiscovery",
-            dependencies: ["CUdev", "ESPNowWire"],
+            dependencies: ["CUdev", "ESPNowWire", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             path: "Sources/ESPNowDiscovery"
         ),
         // `auto` and reconnections that follow the physical dongle: the device client's
@@ -187,6 +190,7 @@ let package = Package(
             dependencies: [
                 "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -202,10 +206,24 @@ let package = Package(
             name: "host-bench",
             dependencies: [
                 "ESPNow", "ESPNowDevice", "ESPNowSimulator",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Sources/HostBench"
         ),
+        // The soak (`make soak`): mixed traffic, serial bit errors, reboots and unplugs, with
+        // independent books; its short fixed-seed version runs in the Swift suite.
+        .target(
+            name: "SoakKit",
+            dependencies: [
+                "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Benchmarks/SoakKit"
+        ),
+        .executableTarget(name: "soak", dependencies: ["SoakKit"], path: "Benchmarks/Soak"),
+        .testTarget(name: "SoakTests", dependencies: ["SoakKit"], path: "Tests/SoakTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -186,6 +186,8 @@ public enum DeviceEvent: Sendable {
 /// buffer had to drop, so that nothing is lost silently.
 public struct HostCounters: Sendable, Hashable {
     public var link = LinkCounters()
+    /// Request frames written to the link (first transmissions and retransmissions).
+    public var framesSent: UInt64 = 0
     public var packetsReceived: UInt64 = 0
     /// Packets dropped because the host receive queue was full.
     public var packetsDropped: UInt64 = 0
@@ -198,6 +200,12 @@ public struct HostCounters: Sendable, Hashable {
     /// Responses that matched no call (replays of answers already received, or late ones).
     public var unmatchedResponses: UInt64 = 0
     public var retransmissions: UInt64 = 0
+    /// Attempt timers that found the dongle still sending on a slow link and waited on
+    /// (the response was likely queued behind those frames) instead of retransmitting.
+    public var extendedAttempts: UInt64 = 0
+    /// BUSY answers to retransmissions of a request still in progress (ignored: the first
+    /// copy's own answer follows).
+    public var busyRetransmissions: UInt64 = 0
     public var reboots: UInt64 = 0
     public var reconnects: UInt64 = 0
 }

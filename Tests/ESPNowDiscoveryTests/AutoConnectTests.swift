@@ -13,6 +13,10 @@ import Testing
 import Glibc
 #endif
 
+/// Probes that give a simulated dongle on a busy machine time to answer (the default
+/// 500 ms suits a real board); only the silent ports' probes take this long.
+let patientProbe = ProbeOptions(timeout: .seconds(3))
+
 @Suite(.serialized, .enabled(if: UMockdevLibrary.preloadActive, "needs umockdev-wrapper"))
 struct AutoConnectTests {
     static let dongleMAC = "02:44:53:43:00:21"
@@ -50,7 +54,7 @@ struct AutoConnectTests {
         try tb.add(cp210x)
         try tb.setNode("/dev/ttyUSB0", to: silent.slave)
         do {
-            _ = try await SerialDiscovery.onlyBridge()
+            _ = try await SerialDiscovery.onlyBridge(probe: patientProbe)
             Issue.record("a silent CP210x is not a bridge")
         } catch {
             guard case .noBridge(let c) = error else { Issue.record("\(error)"); return }
@@ -63,10 +67,10 @@ struct AutoConnectTests {
         try tb.add(jtag)
         try tb.setNode("/dev/ttyACM0", to: simA.port)
         try tb.add(arduino)  // not a bridge either
-        let (only, hello) = try await SerialDiscovery.onlyBridge()
+        let (only, hello) = try await SerialDiscovery.onlyBridge(probe: patientProbe)
         #expect(only.devnode == "/dev/ttyACM0" && only.serialNumber == jtag.serial)
         #expect(hello.staMAC == MACAddress("02:44:53:43:00:0a"))
-        #expect(try await AutoConnect.resolve("auto").path == "/dev/ttyACM0")
+        #expect(try await AutoConnect.resolve("auto", probe: patientProbe).path == "/dev/ttyACM0")
         // An explicit path udev knows (here its by-id link) resolves to the same dongle.
         #expect(try await AutoConnect.resolve(try #require(jtag.byID)).device?.physicalID == only.physicalID)
         #expect(try await AutoConnect.resolve("/dev/pts/0").device == nil)
@@ -75,7 +79,7 @@ struct AutoConnectTests {
         try tb.add(ch9102)
         try tb.setNode("/dev/ttyACM2", to: simB.port)
         do {
-            _ = try await AutoConnect.connect(port: "auto")
+            _ = try await AutoConnect.connect(port: "auto", probe: patientProbe)
             Issue.record("two bridges are attached: auto must refuse")
         } catch let e as AutoPortError {
             guard case .several(let b) = e else { Issue.record("\(e)"); return }
@@ -91,7 +95,7 @@ struct AutoConnectTests {
 
         // Present: answered at once, with where it is.
         let present = try DongleTracker(device: device)
-        #expect(try await within(10, "present") { await present.path(after: "/dev/ttyACM0") } == "/dev/ttyACM0")
+        #expect(try await within(30, "present") { await present.path(after: "/dev/ttyACM0") } == "/dev/ttyACM0")
         present.stop()
 
         unplug(tb, first, devnode: "/dev/ttyACM0")
@@ -109,17 +113,17 @@ struct AutoConnectTests {
         again.port = "3-2"
         again.tty = "ttyACM5"
         tb.uevent(try tb.add(again).tty, "add")
-        #expect(try await within(10, "return") { await answer.value } == "/dev/ttyACM5")
+        #expect(try await within(30, "return") { await answer.value } == "/dev/ttyACM5")
         #expect(tracker.currentPath == "/dev/ttyACM5" && tracker.lastSeen?.usbPort == "3-2")
 
         // Cancellation and stop() end a wait for a dongle that does not come back.
         let lost = try DongleTracker(physicalID: "usb:303a:1001:NOT-THERE:if0")
         let cancelled = Task { await lost.path(after: "/dev/ttyACM9") }
         cancelled.cancel()
-        #expect(try await within(10, "cancelled wait") { await cancelled.value } == nil)
+        #expect(try await within(30, "cancelled wait") { await cancelled.value } == nil)
         let stopped = Task { await lost.path(after: "/dev/ttyACM9") }
         lost.stop()
-        #expect(try await within(10, "stopped wait") { await stopped.value } == nil)
+        #expect(try await within(30, "stopped wait") { await stopped.value } == nil)
     }
 
     @Test func reconnectFollowsTheDongleToItsNewPathAndRestoresItsState() async throws {
@@ -132,7 +136,7 @@ struct AutoConnectTests {
 
         var options = DeviceOptions()
         options.reconnectInterval = .milliseconds(20)
-        let d = try await AutoConnect.connect(port: "auto", options: options)
+        let d = try await AutoConnect.connect(port: "auto", options: options, probe: patientProbe)
         #expect(d.path == "/dev/ttyACM0")
         #expect(d.info.staMAC == MACAddress(Self.dongleMAC))
         let peer = try #require(MACAddress("02:44:53:43:00:99"))
@@ -186,7 +190,7 @@ struct AutoConnectTests {
         unplug(tb, first, devnode: "/dev/ttyACM0")
         sim.stop()
         _ = try await nextEvent(d, "unplugged") { if case .unplugged = $0 { true } else { false } }
-        try await within(10, "close") { await d.close() }
+        try await within(30, "close") { await d.close() }
         await #expect {
             try await d.ping()
         } throws: { e in

@@ -4,12 +4,14 @@ import ESPNowWire
 import Foundation
 import Testing
 
-/// Starts `n` simulated dongles and connects a device client to each.
+/// Starts `n` simulated dongles and connects a device client to each. Standalone dongles
+/// time a unicast ACK on the wall clock: 250 ms (not the default 5) so that a receiver
+/// process a busy machine did not schedule in time still acknowledges.
 func withDevices(_ n: Int, options: DeviceOptions = DeviceOptions(),
                  _ body: ([ESPNowDevice], SimulatedDongles) async throws -> Void) async throws {
     let sim = SimulatedDongles()
     defer { sim.shutdown() }
-    let ports = try sim.start(n)
+    let ports = try sim.start(n, extraArguments: ["--ack-timeout-ms", "250"])
     var devices: [ESPNowDevice] = []
     for p in ports { devices.append(try await ESPNowDevice.connect(path: p.port, options: options)) }
     do {
@@ -49,7 +51,7 @@ struct DeviceTests {
             let r = try await a.espNowSend(peer: b.info.staMAC, data: Array("hi".utf8), sync: true)
             #expect(r.statuses == 1 && r.failures == 0)
             #expect(r.peerStatuses.count == 1)
-            let p = try await b.packetQueue.next(timeout: .seconds(5))
+            let p = try await b.packetQueue.next(timeout: .seconds(30))
             #expect(p?.bytes == Array("hi".utf8))
             #expect(p?.src == a.info.staMAC)
             #expect(b.peersTable[a.info.staMAC] != nil)
@@ -83,7 +85,7 @@ struct DeviceTests {
             #expect(ok == n)
             print("pipelining: 1 sync send \(one), \(n) concurrent sync sends \(all) (window \(a.info.window))")
             var got = 0
-            while try await b.packetQueue.next(timeout: .seconds(2)) != nil {
+            while try await b.packetQueue.next(timeout: .seconds(30)) != nil {
                 got += 1
                 if got == n + 1 { break }
             }

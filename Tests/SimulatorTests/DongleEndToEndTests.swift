@@ -37,7 +37,9 @@ final class SimDongle {
 
     init(airDir: String, staMAC mac: String, apMAC: String) throws {
         process.executableURL = URL(fileURLWithPath: try simulatorPath())
-        process.arguments = ["--air-dir", airDir, "--sta-mac", mac, "--ap-mac", apMAC]
+        // 200 ms for the peer process's ACK: the 5 ms default fails unicasts whenever a
+        // busy machine does not run the peer in time.
+        process.arguments = ["--air-dir", airDir, "--sta-mac", mac, "--ap-mac", apMAC, "--ack-timeout-ms", "200"]
         let out = Pipe()
         process.standardOutput = out
         try process.run()

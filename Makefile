@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests node-tests node-demo bench-sim bench-host tsan soak clean
+        c-tests portability sim-tests node-tests node-demo bench-sim bench-host bench-broker tsan soak clean
 
 all: build
 
@@ -174,6 +174,13 @@ tsan: deps
 
 # The soak (not part of `make test`; its short fixed-seed version is): >= 100,000 mixed
 # messages at serial BER 1e-4 and 20,000 at 1e-3, 20 reboots and 20 unplugs mid-traffic.
+# What sharing a dongle costs: latency a broker adds (PING, sync send; p50/p99 on a Unix
+# socket) and eight listening clients at the air's rate. Prints, never fails.
+bench-broker: deps
+	$(SWIFT) build -c release --product espnow-sim
+	$(SWIFT) build -c release --product broker-bench
+	$(SWIFT) run --skip-build -c release broker-bench
+
 soak: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(SWIFT) build -c release --product soak

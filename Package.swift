@@ -29,6 +29,7 @@ let package = Package(
         .executable(name: "wire-demo", targets: ["wire-demo"]),
         .executable(name: "espnow", targets: ["espnow"]),
         .executable(name: "soak", targets: ["soak"]),
+        .executable(name: "broker-bench", targets: ["broker-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -223,6 +224,15 @@ let package = Package(
             path: "Benchmarks/SoakKit"
         ),
         .executableTarget(name: "soak", dependencies: ["SoakKit"], path: "Benchmarks/Soak"),
+        // `make bench-broker`: latency a broker adds, and fan-out to eight listeners (prints).
+        .executableTarget(
+            name: "broker-bench",
+            dependencies: [
+                "ESPNowBroker", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/BrokerBench"
+        ),
         .testTarget(name: "SoakTests", dependencies: ["SoakKit"], path: "Tests/SoakTests"),
     ],
     swiftLanguageModes: [.v6]

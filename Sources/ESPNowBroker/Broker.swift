@@ -486,7 +486,8 @@ public final class Broker: Sendable {
         let fields: [String: FieldValue] = try await withCheckedThrowingContinuation { c in
             d.forward(.hello, [:], record: false) { r in c.resume(with: r) }
         }
-        state.withLockedValue { $0.hello = fields }
+        // The response's `err` is not part of the HELLO body.
+        state.withLockedValue { $0.hello = fields.filter { $0.key != "err" } }
     }
 
     // MARK: - Events from the dongle (its event loop)
@@ -547,8 +548,13 @@ public final class Broker: Sendable {
     }
 
     private func broadcastHello() {
-        guard let frame = try? Message.event(.hello, clientHello()).frame(),
-              let wire = try? FrameEncoding.encode(frame) else { return }
+        let wire: ByteBuffer
+        do {
+            wire = try FrameEncoding.encode(try Message.event(.hello, clientHello()).frame())
+        } catch {
+            logger.error("cannot encode the HELLO for clients", metadata: ["error": "\(error)"])
+            return
+        }
         for c in audience { c.send(event: wire, kind: nil) }
     }
 

@@ -84,6 +84,55 @@ struct RobustnessTests {
         }
     }
 
+    /// The dongle is unplugged and plugged back under two clients: calls while it is gone
+    /// fail with the broker's "no device" error (never hang), each client is told (a LOG
+    /// line, then a brokered HELLO once the broker has restored the dongle) and goes on with
+    /// its peer back in place.
+    @Test func dongleUnpluggedUnderTwoClients() async throws {
+        try await BrokerFixture.with { f in
+            let a = try await f.client()
+            let b = try await f.client()
+            let target = f.remote.info.staMAC
+            try await a.espNowAddPeer(PeerInfo(peerAddr: target))
+            let told = [a, b].map { c in
+                Task { () -> (logs: [String], rebooted: Int) in
+                    var logs: [String] = []
+                    let l = Task { () -> [String] in
+                        var out: [String] = []
+                        for await x in c.logs where x.text.hasPrefix("broker:") { out.append(x.text) }
+                        return out
+                    }
+                    var n = 0
+                    for await e in c.events { if case .rebooted = e { n += 1; break } }
+                    l.cancel()
+                    logs = await l.value
+                    return (logs, n)
+                }
+            }
+            try await f.air.unplug(0)
+            #expect(try await eventually {
+                do {
+                    _ = try await b.ping([1])
+                    return false
+                } catch let e as ESPNowError {
+                    return e == .esp(.bridgeNoDevice, command: .ping)
+                }
+            })
+            try await f.air.replug(0)
+            for t in told {
+                let r = await t.value
+                #expect(r.rebooted == 1)
+                #expect(r.logs.contains { $0.contains("is gone") })
+            }
+            #expect(try await a.espNowIsPeerExist(target))
+            let r = try await a.espNowSend(peer: target, data: [7], sync: true)
+            #expect(r.failures == 0)
+            #expect(a.info.bootCount == 2 && b.info.bootCount == 2)
+            await a.close()
+            await b.close()
+        }
+    }
+
     /// One client stops reading while a flood arrives: the broker drops only for it, counts
     /// the drops and reports them to it as DROPPED when it reads again (received + reported
     /// = sent); a client that keeps up gets every packet and no broker drop.

@@ -207,7 +207,11 @@ public final class Broker: Sendable {
     }
 
     private func bind(tls: NIOSSLContext? = nil, _ body: (ServerBootstrap) async throws -> any Channel) async throws -> any Channel {
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // Clients live on the dongle link's event loop: responses and fanned-out events are
+        // written without a thread hop.
+        let group = MultiThreadedEventLoopGroup.singleton
+        let childGroup: any EventLoopGroup = device.linkEventLoop ?? group
+        let bootstrap = ServerBootstrap(group: group, childGroup: childGroup)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)

@@ -186,6 +186,10 @@ public final class ESPNowDevice: Sendable {
         return d
     }
 
+    /// The event loop of the open link, if any (a broker serves its clients on it, so that
+    /// forwarding a response needs no thread hop).
+    public var linkEventLoop: (any EventLoop)? { state.withLockedValue { $0.link?.eventLoop } }
+
     /// The latest HELLO.
     public var info: DeviceInfo {
         state.withLockedValue { $0.info! }

@@ -328,11 +328,12 @@ public final class Broker: Sendable {
 
     /// Replay / duplicate / window checks; true when the request is to be answered now.
     private func admitted(_ client: ClientSession, _ id: UInt16, _ crc: UInt32, _ code: UInt8) -> Bool {
-        switch client.admit(id: id, crc: crc) {
+        switch client.admit(id: id, crc: crc, startsSession: code == CommandCode.hello.rawValue) {
         case .admit: return true
         case .replay(let wire): client.resend(wire)
         case .duplicate: break
         case .busy: client.respondUnrecorded(id: id, code: code, err: .bridgeBusy)
+        case .stale: client.respondUnrecorded(id: id, code: code, err: .bridgeStale)
         }
         return false
     }

@@ -1,4 +1,3 @@
-import DequeModule
 import ESPNowSerial
 import ESPNowWire
 import NIOConcurrencyHelpers
@@ -39,7 +38,7 @@ final class ClientSession: Sendable {
     struct Replayed {
         var id: UInt16
         var crc: UInt32
-        var wire: ByteBuffer
+        var wire: ByteBuffer?
     }
 
     struct State {
@@ -48,8 +47,9 @@ final class ClientSession: Sendable {
         var closed = false
         /// Unanswered requests: id → request CRC.
         var inFlight: [UInt16: UInt32] = [:]
-        /// The last 2·W responses, for identical retransmissions.
-        var replay = Deque<Replayed>()
+        /// The replay window (section 8): slot `id mod R` holds the last executed request
+        /// with such an id, its CRC and, once answered, its response.
+        var slots: [Replayed?]
         var queuedEvents = 0
         /// Drops not yet reported, and totals since the client connected, by `what`.
         var unreported: [UInt8: UInt32] = [:]
@@ -64,8 +64,14 @@ final class ClientSession: Sendable {
         self.channel = channel
         self.window = window
         self.eventLimit = eventLimit
-        state = NIOLockedValueBox(State(authenticated: authenticated))
+        var r = 1
+        while r < 2 * window { r <<= 1 }
+        replayWindow = r
+        state = NIOLockedValueBox(State(authenticated: authenticated, slots: Array(repeating: nil, count: r)))
     }
+
+    /// R: 2·W rounded up to a power of two, as a dongle's.
+    let replayWindow: Int
 
     var authenticated: Bool { state.withLockedValue { $0.authenticated && !$0.closed } }
     var keepPeers: Bool { state.withLockedValue { $0.keepPeers } }
@@ -73,22 +79,37 @@ final class ClientSession: Sendable {
 
     // MARK: Requests
 
-    enum Admission { case admit, replay(ByteBuffer), duplicate, busy }
+    enum Admission { case admit, replay(ByteBuffer), duplicate, busy, stale }
 
-    /// Replay window and window checks for a request (section 8, applied per client).
-    func admit(id: UInt16, crc: UInt32) -> Admission {
+    /// Section 8's window, replay window and sessions, applied to this client: a HELLO
+    /// starts a new session (the remembered ids are forgotten), an identical copy of an
+    /// answered request gets the remembered response, a copy of one in progress nothing
+    /// more, a copy the window no longer covers STALE; beyond the window, BUSY.
+    func admit(id: UInt16, crc: UInt32, startsSession: Bool = false) -> Admission {
         state.withLockedValue { s in
             s.counters.requests += 1
-            if let r = s.replay.last(where: { $0.id == id }), r.crc == crc {
-                s.counters.replayed += 1
-                return .replay(r.wire)
+            let slot = Int(id) % replayWindow
+            if let r = s.slots[slot] {
+                if r.id == id && r.crc == crc {
+                    guard let wire = r.wire else { return .duplicate }
+                    s.counters.replayed += 1
+                    return .replay(wire)
+                }
+                if !startsSession && r.id != id && Int16(bitPattern: r.id &- id) > 0 { return .stale }
+                if r.wire == nil && r.id != id {
+                    s.counters.busy += 1
+                    return .busy
+                }
             }
-            if let c = s.inFlight[id], c == crc { return .duplicate }
             guard s.inFlight.count < window else {
                 s.counters.busy += 1
                 return .busy
             }
+            if startsSession {
+                for i in s.slots.indices where s.slots[i]?.wire != nil { s.slots[i] = nil }
+            }
             s.inFlight[id] = crc
+            s.slots[slot] = Replayed(id: id, crc: crc, wire: nil)
             return .admit
         }
     }
@@ -109,8 +130,8 @@ final class ClientSession: Sendable {
                                                    allocator: channel.allocator) else { return }
         let send = state.withLockedValue { s -> Bool in
             if let crc = s.inFlight.removeValue(forKey: id) {
-                s.replay.append(Replayed(id: id, crc: crc, wire: wire))
-                while s.replay.count > 2 * window { s.replay.removeFirst() }
+                let slot = Int(id) % replayWindow
+                if s.slots[slot]?.id == id { s.slots[slot] = Replayed(id: id, crc: crc, wire: wire) }
             }
             if err == .bridgeRefused { s.counters.refused += 1 }
             return !s.closed

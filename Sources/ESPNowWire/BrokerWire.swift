@@ -23,7 +23,7 @@ public enum BrokerWire {
 extension ESPError {
     /// A broker refused the call (it would disturb other clients, the peer is another
     /// client's, or the client has not authenticated).
-    public static let bridgeRefused = ESPError(rawValue: 0xB002)
+    public static let bridgeRefused = ESPError(rawValue: 0xB003)
     /// The broker's dongle is gone (unplugged or rebooting) and the broker is reconnecting.
-    public static let bridgeNoDevice = ESPError(rawValue: 0xB003)
+    public static let bridgeNoDevice = ESPError(rawValue: 0xB004)
 }

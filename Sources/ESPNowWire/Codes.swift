@@ -151,6 +151,7 @@ public struct ESPError: RawRepresentable, Sendable, Hashable, CustomStringConver
     public static let invalidSize = ESPError(rawValue: 0x104)
     public static let notSupported = ESPError(rawValue: 0x106)
     public static let bridgeBusy = ESPError(rawValue: 0xB001)
+    public static let bridgeStale = ESPError(rawValue: 0xB002)
     public static let espnowNoMem = ESPError(rawValue: 0x3067)
     public static let espnowArg = ESPError(rawValue: 0x3066)
 
@@ -188,9 +189,10 @@ public struct ESPError: RawRepresentable, Sendable, Hashable, CustomStringConver
         0x306C: "ESP_ERR_ESPNOW_IF",
         0x306D: "ESP_ERR_ESPNOW_CHAN",
         0xB001: "ESP_ERR_BRIDGE_BUSY",
-        // Answered by a broker (section "Multiplexing").
-        0xB002: "ESP_ERR_BRIDGE_REFUSED",
-        0xB003: "ESP_ERR_BRIDGE_NO_DEVICE",
+        0xB002: "ESP_ERR_BRIDGE_STALE",
+        // Answered by a broker (PROTOCOL.md section 12).
+        0xB003: "ESP_ERR_BRIDGE_REFUSED",
+        0xB004: "ESP_ERR_BRIDGE_NO_DEVICE",
     ]
 
     /// The name, or `nil` for a value not in section 5.

@@ -232,6 +232,39 @@ struct RobustnessTests {
         }
     }
 
+    /// Each client is its own session (section 8 applied per client): an identical copy of
+    /// an answered request is answered from the replay window, a copy the window no longer
+    /// covers is STALE, a HELLO starts a new session; another client's ids are unaffected.
+    @Test func eachClientHasItsOwnReplayWindow() async throws {
+        try await BrokerFixture.with { f in
+            let other = try await f.client()
+            let raw = try RawClient(socket: f.socket)
+            try raw.send(Frame(kind: .request, id: 0, code: BrokerWire.openCode, body: [0]))
+            #expect(raw.response(id: 0).map(RawClient.err) == 0)
+            try raw.send(Frame(kind: .request, id: 100, code: CommandCode.hello.rawValue, body: []))
+            let hello = try #require(raw.response(id: 100))
+            #expect(RawClient.err(hello) == 0)
+            let ping = Frame(kind: .request, id: 101, code: CommandCode.ping.rawValue, body: [1, 2, 3])
+            try raw.send(ping)
+            let first = try #require(raw.response(id: 101))
+            try raw.send(ping)  // a retransmission: the remembered answer, byte for byte
+            #expect(raw.response(id: 101) == first)
+            #expect(f.broker.counters.replayed == 1)
+            try raw.send(Frame(kind: .request, id: 117, code: CommandCode.ping.rawValue, body: [4]))  // same slot, newer
+            #expect(raw.response(id: 117).map(RawClient.err) == 0)
+            try raw.send(ping)  // now older than its slot: never executed again
+            #expect(raw.response(id: 101).map(RawClient.err) == ESPError.bridgeStale.rawValue)
+            // A new session may reuse any id.
+            try raw.send(Frame(kind: .request, id: 7, code: CommandCode.hello.rawValue, body: []))
+            #expect(raw.response(id: 7).map(RawClient.err) == 0)
+            try raw.send(ping)
+            #expect(raw.response(id: 101).map(RawClient.err) == 0)
+            #expect(f.broker.counters.replayed == 1)
+            _ = try await other.ping([1])  // the other client's session went on regardless
+            await other.close()
+        }
+    }
+
     /// Unauthenticated clients get nothing: before BROKER_OPEN with the token every request
     /// is refused; a wrong token closes the connection.
     @Test func tokenIsRequiredOnTheSocketWhenSet() async throws {

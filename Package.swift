@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "BrokerTests",
             dependencies: [
-                "ESPNowBroker", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
+                "ESPNowBroker", "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

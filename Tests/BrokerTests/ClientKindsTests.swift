@@ -15,7 +15,7 @@ import Glibc
 /// Runs `espnow ARGS` to the end; returns status, stdout and stderr. Output goes to files and
 /// the wait happens on a thread of its own: blocking reads on the cooperative pool would
 /// starve other tasks (two long-running commands fill a 2-core pool).
-func espnow(_ args: [String]) async throws -> (status: Int32, out: String, err: String) {
+func espnow(_ args: [String], environment: [String: String] = [:]) async throws -> (status: Int32, out: String, err: String) {
     let tmp = FileManager.default.temporaryDirectory
     let tag = UUID().uuidString
     let outURL = tmp.appendingPathComponent("espnow-broker-test-\(tag).out")
@@ -29,6 +29,7 @@ func espnow(_ args: [String]) async throws -> (status: Int32, out: String, err: 
     let p = Process()
     p.executableURL = URL(fileURLWithPath: espnowBinary)
     p.arguments = args
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     p.standardOutput = try FileHandle(forWritingTo: outURL)
     p.standardError = try FileHandle(forWritingTo: errURL)
     p.standardInput = FileHandle.nullDevice
@@ -121,6 +122,37 @@ struct ClientKindsTests {
         serve.waitUntilExit()
         #expect(serve.terminationStatus == 0)
         #expect(!FileManager.default.fileExists(atPath: sock))
+    }
+
+    /// Without `--socket` the broker serves `$XDG_RUNTIME_DIR/espnow/NAME.sock` (NAME: the
+    /// USB serial number, here the simulated dongle's MAC), mode 0660; with no dongle
+    /// attached, `--port auto` finds that socket.
+    @Test func defaultSocketAndAutoFindIt() async throws {
+        let air = try await SimulatedAir.start(AirOptions(dongles: 1))
+        defer { air.shutdown() }
+        let runtime = FileManager.default.temporaryDirectory.appendingPathComponent("espnow-xdg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: runtime, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: runtime) }
+        let mac = try #require(air.dongles[0].staMAC)
+        let expected = runtime + "/espnow/" + mac.description.filter { $0 != ":" } + ".sock"
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: espnowBinary)
+        serve.arguments = ["serve", "--port", air.dongles[0].port!]
+        serve.environment = ProcessInfo.processInfo.environment.merging(["XDG_RUNTIME_DIR": runtime]) { $1 }
+        serve.standardOutput = FileHandle.nullDevice
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        defer { if serve.isRunning { kill(serve.processIdentifier, SIGKILL) } }
+        #expect(try await eventually { FileManager.default.fileExists(atPath: expected) })
+        var st = stat()
+        #expect(stat(expected, &st) == 0 && st.st_mode & 0o777 == 0o660)
+        let info = try await espnow(["info", "--port", "auto", "--json"], environment: ["XDG_RUNTIME_DIR": runtime])
+        // Assumes no real dongle is attached (CI, containers): `auto` would prefer it.
+        #expect(info.status == 0, "\(info.err)")
+        #expect(info.out.contains(mac.description))
+        kill(serve.processIdentifier, SIGTERM)
+        serve.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: expected))
     }
 }
 

@@ -424,26 +424,24 @@ public final class Broker: Sendable {
                            fields: [String: FieldValue], client: ClientSession, brokerID: UInt16?) {
         let number = client.number
         let isSend = code == .espnowSend
-        do {
-            switch result {
-            case .success(let out):
-                if isSend, let devID = brokerID {
-                    let n = Int(out["statuses"]?.uintValue ?? 0)
-                    state.withLockedValue { s in
-                        guard var r = s.routes[devID], r.client == number, r.clientID == id else { return }
-                        if r.seen >= n { s.routes[devID] = nil } else { r.expected = n; s.routes[devID] = r }
-                    }
+        switch result {
+        case .success(let out):
+            if isSend, let devID = brokerID {
+                let n = Int(out["statuses"]?.uintValue ?? 0)
+                state.withLockedValue { s in
+                    guard var r = s.routes[devID], r.client == number, r.clientID == id else { return }
+                    if r.seen >= n { s.routes[devID] = nil } else { r.expected = n; s.routes[devID] = r }
                 }
-                settled(code, fields, by: client)
-                client.respond(id: id, code: code.rawValue, err: .ok, outputs: out)
-            case .failure(let e):
-                if isSend, let devID = brokerID {
-                    state.withLockedValue { s in
-                        if let r = s.routes[devID], r.client == number, r.clientID == id { s.routes[devID] = nil }
-                    }
-                }
-                client.respond(id: id, code: code.rawValue, err: Self.espError(for: e))
             }
+            settled(code, fields, by: client)
+            client.respond(id: id, code: code.rawValue, err: .ok, outputs: out)
+        case .failure(let e):
+            if isSend, let devID = brokerID {
+                state.withLockedValue { s in
+                    if let r = s.routes[devID], r.client == number, r.clientID == id { s.routes[devID] = nil }
+                }
+            }
+            client.respond(id: id, code: code.rawValue, err: Self.espError(for: e))
         }
     }
 

@@ -123,7 +123,7 @@ public enum BrokerError: Error, Sendable, CustomStringConvertible {
 /// Compares without an early exit, so the time taken does not tell how much of a guess
 /// was right.
 func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+    var diff: UInt8 = a.count == b.count ? 0 : 1
     let n = max(a.count, b.count)
     for i in 0..<n {
         let x = i < a.count ? a[i] : 0

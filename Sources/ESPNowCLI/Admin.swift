@@ -81,7 +81,7 @@ struct Peers: AsyncParsableCommand {
         func run() async throws {
             let info = try peer.info()
             let json = connection.json
-            try await Session.run(connection) { s in
+            try await Session.run(connection, keepPeers: true) { s in
                 try await s.device.espNowAddPeer(info)
                 if json { Out.json(.object([("added", Peers.json(info))])) } else { Out.line("added peer \(info.peerAddr)") }
             }
@@ -114,7 +114,7 @@ struct Peers: AsyncParsableCommand {
         func run() async throws {
             let key = try lmk.map { try parseKey($0, what: "--lmk") }
             let (mac, channel, ifidx, encrypt, json) = (mac.mac, channel, ifidx, encrypt, connection.json)
-            try await Session.run(connection) { s in
+            try await Session.run(connection, keepPeers: true) { s in
                 var info = try await s.device.espNowGetPeer(mac)
                 if let c = channel { info.channel = c }
                 if let i = ifidx { info.ifidx = i == "ap" ? .ap : .sta }

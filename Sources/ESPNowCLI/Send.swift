@@ -179,7 +179,7 @@ struct Send: AsyncParsableCommand {
         let input = try input()
         let mac = mac.mac
         let (sync, encrypt, channel, keep, json) = (!noWait, encrypt, channel, keepPeer, connection.json)
-        let (failures, total) = try await Session.run(connection) { s -> (Int, Int) in
+        let (failures, total) = try await Session.run(connection, keepPeers: keepPeer) { s -> (Int, Int) in
             let d = s.device
             let maxLen = d.info.maxPayload
             let packets: [[UInt8]]

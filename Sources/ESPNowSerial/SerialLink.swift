@@ -127,7 +127,7 @@ final class LinkInboundBridge: ChannelInboundHandler {
     private let onClose: @Sendable (SerialError) -> Void
     private var reported = false
 
-    init(path: String, closing: NIOLockedValueBox<Bool>, failure: NIOLockedValueBox<SerialError?>,
+    init(path: String, closing: NIOLockedValueBox<Bool>, failure: NIOLockedValueBox<SerialError?> = NIOLockedValueBox(nil),
          onInbound: @escaping @Sendable (LinkInbound) -> Void, onClose: @escaping @Sendable (SerialError) -> Void) {
         self.path = path
         self.closing = closing

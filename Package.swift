@@ -27,6 +27,8 @@ let package = Package(
         .executable(name: "host-bench", targets: ["host-bench"]),
         .executable(name: "wire-demo", targets: ["wire-demo"]),
         .executable(name: "espnow", targets: ["espnow"]),
+        .library(name: "ESPNowGateway", targets: ["ESPNowGateway"]),
+        .executable(name: "gateway-bench", targets: ["gateway-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -34,6 +36,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         .target(
@@ -157,6 +163,8 @@ let package = Package(
             name: "espnow",
             dependencies: [
                 "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery",
+                "ESPNowGateway", "ESPNowSimulator",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -176,6 +184,45 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Sources/HostBench"
+        ),
+        // The sensor gateway: dongles -> decoders -> SQLite or PostgreSQL (docs/GATEWAY.md).
+        .target(
+            name: "ESPNowGateway",
+            dependencies: [
+                "ESPNowDevice", "ESPNowWire", "ESPNowSimulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            path: "Sources/ESPNowGateway"
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "ESPNowGateway", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/GatewayTests"
+        ),
+        // `make bench-gateway`: prints readings/s, latency, memory; never fails.
+        .executableTarget(
+            name: "gateway-bench",
+            dependencies: [
+                "ESPNowGateway", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/GatewayBench"
         ),
     ],
     swiftLanguageModes: [.v6]

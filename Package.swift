@@ -29,6 +29,7 @@ let package = Package(
         .executable(name: "espnow", targets: ["espnow"]),
         .library(name: "ESPNowGateway", targets: ["ESPNowGateway"]),
         .executable(name: "gateway-bench", targets: ["gateway-bench"]),
+        .executable(name: "soak", targets: ["soak"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -115,12 +116,13 @@ let package = Package(
             dependencies: [
                 "ESPNowWire", "ESPNowDevice",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Sources/ESPNow"
         ),
         .target(
             name: "ESPNowSimulator",
-            dependencies: ["ESPNowWire"],
+            dependencies: ["ESPNowWire", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             path: "Sources/ESPNowSimulator"
         ),
         .testTarget(
@@ -129,6 +131,7 @@ let package = Package(
                 "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/ESPNowHostTests"
         ),
@@ -142,7 +145,7 @@ let package = Package(
         ),
         .target(
             name: "ESPNowDiscovery",
-            dependencies: ["CUdev", "ESPNowWire"],
+            dependencies: ["CUdev", "ESPNowWire", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             path: "Sources/ESPNowDiscovery"
         ),
         // `auto` and reconnections that follow the physical dongle: the device client's
@@ -166,6 +169,7 @@ let package = Package(
                 "ESPNowGateway", "ESPNowSimulator",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -181,6 +185,7 @@ let package = Package(
             name: "host-bench",
             dependencies: [
                 "ESPNow", "ESPNowDevice", "ESPNowSimulator",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Sources/HostBench"
@@ -224,6 +229,19 @@ let package = Package(
             ],
             path: "Benchmarks/GatewayBench"
         ),
+        // The soak (`make soak`): mixed traffic, serial bit errors, reboots and unplugs, with
+        // independent books; its short fixed-seed version runs in the Swift suite.
+        .target(
+            name: "SoakKit",
+            dependencies: [
+                "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Benchmarks/SoakKit"
+        ),
+        .executableTarget(name: "soak", dependencies: ["SoakKit"], path: "Benchmarks/Soak"),
+        .testTarget(name: "SoakTests", dependencies: ["SoakKit"], path: "Tests/SoakTests"),
     ],
     swiftLanguageModes: [.v6]
 )

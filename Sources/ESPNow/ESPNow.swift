@@ -1,7 +1,7 @@
 import ESPNowDevice
 import ESPNowWire
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// MicroPython's `espnow.ESPNow`, over a USB dongle, with async/await.
 ///
@@ -34,11 +34,11 @@ public final class ESPNow: AsyncSequence, Sendable {
         var stream: [UInt8] = []
     }
 
-    let state = Mutex(State())
+    let state = NIOLockedValueBox(State())
 
     public init(_ device: ESPNowDevice) {
         self.device = device
-        state.withLock { $0.irecvMsg.reserveCapacity(Swift.max(device.info.maxPayload, 250)) }
+        state.withLockedValue { $0.irecvMsg.reserveCapacity(Swift.max(device.info.maxPayload, 250)) }
     }
 
     /// Connects to a dongle at `port` and returns its ESPNow object.
@@ -51,20 +51,20 @@ public final class ESPNow: AsyncSequence, Sendable {
     /// `init()`: `esp_now_init`, and the configured `rxbuf`.
     public func initialize() async throws {
         try await espCall { try await device.espNowInit() }
-        let rx = state.withLock { $0.rxbuf }
+        let rx = state.withLockedValue { $0.rxbuf }
         if rx != 516 { _ = try await espCall { try await device.setRxbuf(rx) } }
-        state.withLock { $0.active = true }
+        state.withLockedValue { $0.active = true }
     }
 
     /// `deinit()`: `esp_now_deinit` (forgets every peer) and empties the receive buffer.
     public func deinitialize() async throws {
         try await espCall { try await device.espNowDeinit() }
-        state.withLock { $0.active = false }
+        state.withLockedValue { $0.active = false }
         device.packetQueue.clear()
     }
 
     /// `active()`: whether `initialize()` was called (and not undone).
-    public func active() -> Bool { state.withLock { $0.active } }
+    public func active() -> Bool { state.withLockedValue { $0.active } }
 
     /// `active(flag)`: `initialize()` or `deinitialize()`.
     public func active(_ flag: Bool) async throws {
@@ -76,13 +76,13 @@ public final class ESPNow: AsyncSequence, Sendable {
     public func config(rxbuf: Int? = nil, timeout: Int? = nil) async throws {
         if let r = rxbuf {
             guard r > 0 else { throw ValueError("rxbuf must be positive, got \(r)") }
-            state.withLock { $0.rxbuf = r }
+            state.withLockedValue { $0.rxbuf = r }
             if active() {
                 let now = try await espCall { try await device.setRxbuf(r) }
-                state.withLock { $0.rxbuf = now }
+                state.withLockedValue { $0.rxbuf = now }
             }
         }
-        if let t = timeout { state.withLock { $0.timeoutMs = t } }
+        if let t = timeout { state.withLockedValue { $0.timeoutMs = t } }
     }
 
     /// `config(on_recv=callback)`: `callback(self)` runs (one at a time, on a task) after
@@ -90,7 +90,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     /// arrivals may be folded into one call; no packet is lost by that (they stay queued).
     /// `nil` removes the callback.
     public func config(onRecv callback: (@Sendable (ESPNow) async -> Void)?) {
-        let old = state.withLock { s -> Task<Void, Never>? in
+        let old = state.withLockedValue { s -> Task<Void, Never>? in
             let o = s.onRecvTask
             s.onRecvTask = nil
             return o
@@ -109,14 +109,14 @@ public final class ESPNow: AsyncSequence, Sendable {
                 await cb(self)
             }
         }
-        state.withLock { $0.onRecvTask = task }
+        state.withLockedValue { $0.onRecvTask = task }
     }
 
     /// `config('param')`: `"rxbuf"` or `"timeout"`.
     public func config(_ param: String) throws -> Int {
         switch param {
-        case "rxbuf": return state.withLock { $0.rxbuf }
-        case "timeout": return state.withLock { $0.timeoutMs }
+        case "rxbuf": return state.withLockedValue { $0.rxbuf }
+        case "timeout": return state.withLockedValue { $0.timeoutMs }
         default: throw ValueError("unknown config param '\(param)'")
         }
     }
@@ -125,7 +125,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     @discardableResult
     public func clear(_ really: Bool) throws -> Int {
         guard really else { throw ValueError("clear() needs True to guard against inadvertent use") }
-        return state.withLock { s in
+        return state.withLockedValue { s in
             s.stream.removeAll()
             return device.packetQueue.clear()
         }
@@ -172,7 +172,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     // MARK: Receiving
 
     private func waitTime(_ timeoutMs: Int?) -> TimeAmount? {
-        let t = timeoutMs ?? state.withLock { $0.timeoutMs }
+        let t = timeoutMs ?? state.withLockedValue { $0.timeoutMs }
         return t < 0 ? nil : .milliseconds(Int64(t))
     }
 
@@ -194,7 +194,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     /// message buffer is emptied and `(nil, nil)` returned.
     public func irecv(_ timeoutMs: Int? = nil) async throws -> (mac: [UInt8]?, msg: [UInt8]?) {
         let p = try await device.packetQueue.next(timeout: waitTime(timeoutMs))
-        return state.withLock { s in
+        return state.withLockedValue { s in
             s.irecvMsg.removeAll(keepingCapacity: true)
             guard let p else { return (nil, nil) }
             for i in 0..<6 { s.irecvMAC[i] = p.src[i] }
@@ -204,7 +204,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     }
 
     /// `poll()`: whether a packet is waiting.
-    public func poll() -> Bool { !device.packetQueue.isEmpty || state.withLock { !$0.stream.isEmpty } }
+    public func poll() -> Bool { !device.packetQueue.isEmpty || state.withLockedValue { !$0.stream.isEmpty } }
 
     /// `stats()`: `(sent_packets, sent_responses, sent_failures, recv_packets,
     /// dropped_recv_packets)`; the last adds the packets the host queue had to drop.

@@ -52,7 +52,7 @@ extension ESPNow {
     }
 
     private func take(size: Int, onePacket: Bool) -> [UInt8]? {
-        state.withLock { s in
+        state.withLockedValue { s in
             let want = size < 0 ? Int.max : size
             fill(&s, want: want, maxPackets: onePacket ? (s.stream.isEmpty ? 1 : 0) : Int.max)
             guard !s.stream.isEmpty, want > 0 else { return nil }

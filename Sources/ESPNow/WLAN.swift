@@ -1,6 +1,6 @@
 import ESPNowDevice
 import ESPNowWire
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The `network.WLAN` calls the seed uses, on the dongle's interfaces.
 public final class WLAN: Sendable {
@@ -30,7 +30,7 @@ public final class WLAN: Sendable {
         var pendingChannel: UInt8?
         var ap: APConfig?
     }
-    let state = Mutex(State())
+    let state = NIOLockedValueBox(State())
 
     public init(_ interface: Interface, device: ESPNowDevice) {
         self.interface = interface
@@ -46,7 +46,7 @@ public final class WLAN: Sendable {
     public func active(_ flag: Bool) async throws {
         try await espCall { try await device.wifiSetIfActive(iface, flag) }
         guard flag else { return }
-        let (ch, ap) = state.withLock { s in
+        let (ch, ap) = state.withLockedValue { s in
             let r = (s.pendingChannel, s.ap)
             s.pendingChannel = nil
             return r
@@ -75,7 +75,7 @@ public final class WLAN: Sendable {
         let isActive = try await active()
         if interface == .ap && (hidden != nil || essid != nil || password != nil || ch != nil) {
             let apMAC = device.info.apMAC
-            let a = state.withLock { s -> APConfig in
+            let a = state.withLockedValue { s -> APConfig in
                 var a = s.ap ?? APConfig(ssid: Array("ESP_\(Hex.encode(apMAC.bytes.suffix(3)).uppercased())".utf8))
                 if let h = hidden { a.hidden = h }
                 if let e = essid { a.ssid = Array(e.utf8) }
@@ -90,7 +90,7 @@ public final class WLAN: Sendable {
             if isActive {
                 try await espCall { try await device.wifiSetChannel(primary: c) }
             } else {
-                state.withLock { $0.pendingChannel = c }
+                state.withLockedValue { $0.pendingChannel = c }
             }
         }
     }

@@ -6,7 +6,7 @@ import ESPNowWire
 import Foundation
 import Logging
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -268,12 +268,12 @@ enum PortFinder {
 /// Ctrl-C and SIGTERM: the first one ends the running loop (which then prints its summary
 /// and cleans up); outside a loop, or on the second one, stop the simulators and exit 130.
 enum Interrupt {
-    private static let current = Mutex<(task: Task<Void, Never>?, count: Int)>((nil, 0))
+    private static let current = NIOLockedValueBox<(task: Task<Void, Never>?, count: Int)>((nil, 0))
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    private static let installed = Mutex(false)
+    private static let installed = NIOLockedValueBox(false)
 
     static func install() {
-        let first = installed.withLock { i -> Bool in
+        let first = installed.withLockedValue { i -> Bool in
             defer { i = true }
             return !i
         }
@@ -283,7 +283,7 @@ enum Interrupt {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler {
-                let task = current.withLock { c -> Task<Void, Never>? in
+                let task = current.withLockedValue { c -> Task<Void, Never>? in
                     c.count += 1
                     return c.count == 1 ? c.task : nil
                 }
@@ -305,18 +305,18 @@ enum Interrupt {
     /// Errors other than cancellation propagate.
     @discardableResult
     static func loop(_ body: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        let failure = Mutex<(any Error)?>(nil)
+        let failure = NIOLockedValueBox<(any Error)?>(nil)
         let t = Task {
-            do { try await body() } catch is CancellationError {} catch { failure.withLock { $0 = error } }
+            do { try await body() } catch is CancellationError {} catch { failure.withLockedValue { $0 = error } }
         }
-        current.withLock { $0 = (t, 0) }
+        current.withLockedValue { $0 = (t, 0) }
         await t.value
-        let interrupted = current.withLock { c -> Bool in
+        let interrupted = current.withLockedValue { c -> Bool in
             let i = c.count > 0
             c = (nil, c.count)
             return i
         }
-        if let e = failure.withLock({ $0 }) { throw e }
+        if let e = failure.withLockedValue({ $0 }) { throw e }
         return interrupted
     }
 }

@@ -3,14 +3,14 @@ import ESPNowDevice
 import ESPNowWire
 import Foundation
 import NIOCore
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A value shared between a loop task and the code that reports on it.
 final class Locked<T: Sendable>: Sendable {
-    private let m: Mutex<T>
-    init(_ v: T) { m = Mutex(v) }
-    var value: T { m.withLock { $0 } }
-    func update<R>(_ f: (inout T) -> R) -> R { m.withLock { f(&$0) } }
+    private let m: NIOLockedValueBox<T>
+    init(_ v: T) { m = NIOLockedValueBox(v) }
+    var value: T { m.withLockedValue { $0 } }
+    func update<R>(_ f: (inout T) -> R) -> R { m.withLockedValue { f(&$0) } }
 }
 
 /// How a received packet is shown (listen and demo).

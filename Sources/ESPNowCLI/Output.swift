@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -74,7 +74,7 @@ enum JSON: Sendable {
 /// Line output: every line goes out whole and at once (pipes see complete lines as they
 /// happen, so `espnow listen | jq` streams).
 enum Out {
-    private static let lock = Mutex<Void>(())
+    private static let lock = NIOLock()
 
     static func line(_ s: String) { write(fd: STDOUT_FILENO, s + "\n") }
     static func json(_ v: JSON) { line(v.text) }
@@ -88,7 +88,7 @@ enum Out {
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
 
     static func write(fd: Int32, _ s: String) {
-        lock.withLock { _ in
+        lock.withLock {
             var bytes = Array(s.utf8)
             var off = 0
             while off < bytes.count {

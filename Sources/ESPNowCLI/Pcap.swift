@@ -1,6 +1,6 @@
 import ESPNowWire
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A pcap capture of received ESP-NOW packets as Wireshark expects them from a monitor-mode
 /// sniffer: LINKTYPE_IEEE802_11_RADIOTAP (127), a radiotap header (flags, rate, channel,
@@ -12,8 +12,8 @@ final class PcapWriter: Sendable {
     private let handle: FileHandle
     let path: String
     /// 802.11 sequence number of the next record, and records written.
-    private let state = Mutex<(sequence: UInt16, records: Int)>((0, 0))
-    var records: Int { state.withLock { $0.records } }
+    private let state = NIOLockedValueBox<(sequence: UInt16, records: Int)>((0, 0))
+    var records: Int { state.withLockedValue { $0.records } }
 
     init(path: String) throws {
         self.path = path
@@ -46,7 +46,7 @@ final class PcapWriter: Sendable {
     /// Appends one received packet.
     func append(src: MACAddress, dst: MACAddress, rate: UInt8, rssi: Int8, channel: UInt8, payload: [UInt8],
                 time: Date = Date()) throws {
-        let seq = state.withLock { s -> UInt16 in
+        let seq = state.withLockedValue { s -> UInt16 in
             defer { s.sequence &+= 1 }
             return s.sequence
         }
@@ -58,7 +58,7 @@ final class PcapWriter: Sendable {
         r.le32(UInt32(frame.count))
         r.le32(UInt32(frame.count))
         try write(r + frame)
-        state.withLock { $0.records += 1 }
+        state.withLockedValue { $0.records += 1 }
     }
 
     /// Radiotap header + 802.11 action frame.

@@ -1,6 +1,6 @@
 import ESPNowWire
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -36,11 +36,11 @@ struct SimRadio: Sendable {
 /// Every simulator this process started, so that any way out (normal exit, error,
 /// Ctrl-C, SIGTERM) stops them.
 enum Children {
-    private static let pids = Mutex<Set<pid_t>>([])
-    static func add(_ p: pid_t) { pids.withLock { _ = $0.insert(p) } }
-    static func remove(_ p: pid_t) { pids.withLock { _ = $0.remove(p) } }
+    private static let pids = NIOLockedValueBox<Set<pid_t>>([])
+    static func add(_ p: pid_t) { pids.withLockedValue { _ = $0.insert(p) } }
+    static func remove(_ p: pid_t) { pids.withLockedValue { _ = $0.remove(p) } }
     static func terminateAll() {
-        for p in pids.withLock({ $0 }) { kill(p, SIGTERM) }
+        for p in pids.withLockedValue({ $0 }) { kill(p, SIGTERM) }
     }
 }
 
@@ -104,7 +104,7 @@ final class SimAir: Sendable {
         // Reads the simulator's stdout on its own thread (blocking reads stay off the
         // cooperative pool); hands the ready lines over once, then streams the rest.
         let radios: [SimRadio]? = await withCheckedContinuation { (c: CheckedContinuation<[SimRadio]?, Never>) in
-            let once = Mutex<CheckedContinuation<[SimRadio]?, Never>?>(c)
+            let once = NIOLockedValueBox<CheckedContinuation<[SimRadio]?, Never>?>(c)
             let t = Thread {
                 var buffer = Data()
                 var ready: [SimRadio] = []
@@ -121,7 +121,7 @@ final class SimAir: Sendable {
                             if ready.count >= expect {
                                 handedOver = true
                                 let r = ready
-                                once.withLock { $0.take() }?.resume(returning: r)
+                                once.withLockedValue { $0.take() }?.resume(returning: r)
                             }
                         } else if handedOver {
                             laterCont.yield(line)
@@ -129,7 +129,7 @@ final class SimAir: Sendable {
                     }
                 }
                 laterCont.finish()
-                once.withLock { $0.take() }?.resume(returning: nil)
+                once.withLockedValue { $0.take() }?.resume(returning: nil)
             }
             t.name = "espnow-sim-reader"
             t.start()
@@ -137,7 +137,7 @@ final class SimAir: Sendable {
             let pid = p.processIdentifier
             Task {
                 try? await Task.sleep(for: timeout)
-                if once.withLock({ $0 != nil }) { kill(pid, SIGTERM) }
+                if once.withLockedValue({ $0 != nil }) { kill(pid, SIGTERM) }
             }
         }
         guard let radios else {

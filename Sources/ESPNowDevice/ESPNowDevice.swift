@@ -9,10 +9,19 @@ import NIOConcurrencyHelpers
 /// Tunables of a ``ESPNowDevice``.
 public struct DeviceOptions: Sendable {
     public var serial = SerialOptions()
-    /// Time to wait for a response before retransmitting the identical frame.
+    /// Time to wait for a response before retransmitting the identical frame, on top of
+    /// the time the request and its response take on a UART link at its baud rate.
+    /// Must be positive (``ESPNowDevice/connect(path:options:)`` refuses anything else).
     public var attemptTimeout: TimeAmount = .milliseconds(300)
-    /// Transmissions per call (the first plus retransmissions) before `.timeout`.
+    /// Transmissions per call (the first plus retransmissions) before `.timeout`; at least 1.
+    /// An attempt during which the dongle kept sending frames (the link is alive, the
+    /// response may be queued behind them) is extended instead of counted: on a UART link
+    /// until `deviceBacklogBytes` arrived or had time to arrive; on any link at most
+    /// `4 × attempts` expiries in all per call.
     public var attempts = 4
+    /// The most bytes the dongle may have queued towards the host ahead of a response (its
+    /// writer queue plus the transport's buffers); sizes the wait on a slow UART link.
+    public var deviceBacklogBytes = 16 * 1024
     /// Host receive queue, in packets (overflow is counted in `packetsDropped`).
     public var packetQueueCapacity = 1024
     /// Buffer of each event stream (overflow is counted).
@@ -73,6 +82,15 @@ public final class ESPNowDevice: Sendable {
         var maxAttempts: Int
         var attemptTimeout: TimeAmount
         var timer: Scheduled<Void>?
+        /// Timer expiries so far (counted attempts, uncounted retransmissions, extensions).
+        var expiries = 0
+        var transmissions = 1
+        /// When the first / the current transmission has left the host (estimated on a UART link).
+        var firstStart: NIODeadline
+        var attemptStart: NIODeadline
+        /// The link's receive tallies when the current attempt started / was last checked.
+        var rxBytesAtStart: UInt64
+        var rxFramesAtCheck: UInt64
         var statuses: [SendStatus] = []
         var record: Bool
     }
@@ -110,6 +128,11 @@ public final class ESPNowDevice: Sendable {
         var record = RestoreRecord()
         var foreignHello: ForeignHello?
         var peersTable: [MACAddress: (rssi: Int8, timeMs: UInt64)] = [:]
+        /// The serial line's pace, or nil when it is not the bottleneck (USB, pty).
+        var line = LinePace(bytesPerSecond: nil)
+        /// Frames and (approximate) bytes received on the current link.
+        var rxFrames: UInt64 = 0
+        var rxBytes: UInt64 = 0
     }
 
     struct Response: Sendable {
@@ -132,6 +155,7 @@ public final class ESPNowDevice: Sendable {
 
     /// Opens `path`, performs the handshake (section 9) and returns the ready client.
     public static func connect(path: String, options: DeviceOptions = DeviceOptions()) async throws(ESPNowError) -> ESPNowDevice {
+        try options.validate()
         let d = ESPNowDevice(path: path, options: options)
         do {
             try await d.openAndHandshake(path: path)
@@ -199,6 +223,7 @@ public final class ESPNowDevice: Sendable {
             s.linkGen += 1
             s.epoch += 1
             s.foreignHello = nil
+            s.line = LinePace(bytesPerSecond: nil)
             return s.linkGen
         }
         let link: SerialLink
@@ -237,6 +262,7 @@ public final class ESPNowDevice: Sendable {
         state.withLockedValue { s in
             s.info = info
             s.path = path
+            s.line = LinePace(info: info)
         }
         eventStream.yield(.hello(info))
         logger.info("connected", metadata: ["port": "\(path)", "boot": "\(info.bootCount)", "window": "\(info.window)"])
@@ -420,32 +446,58 @@ public final class ESPNowDevice: Sendable {
                 eventLoop.execute { c.resume(throwing: ESPNowError.invalidArgument("\(error)")) }
                 continue
             }
+            let now = NIODeadline.now()
+            let start = s.line.enqueue(bytes: wire.readableBytes, at: now)
             var p = Pending(token: q.token, code: q.code, fields: q.fields, wire: wire, continuation: q.continuation,
-                            maxAttempts: max(1, q.attempts), attemptTimeout: q.attemptTimeout, record: q.record)
+                            maxAttempts: max(1, q.attempts), attemptTimeout: q.attemptTimeout,
+                            firstStart: start, attemptStart: start, rxBytesAtStart: s.rxBytes, rxFramesAtCheck: s.rxFrames, record: q.record)
             let gen = s.epoch
-            p.timer = eventLoop.scheduleTask(in: q.attemptTimeout) { [weak self] in self?.attemptTimedOut(id, gen, 1) }
+            p.timer = eventLoop.scheduleTask(deadline: start + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)) {
+                [weak self] in self?.attemptTimedOut(id, gen, 0)
+            }
             s.pending[id] = p
             // execute() always enqueues: writes leave in id order, never inside this lock.
             link.eventLoop.execute { link.write(.encoded(wire)) }
         }
     }
 
-    private func attemptTimedOut(_ id: UInt16, _ gen: UInt64, _ attempt: Int) {
+    /// `expiry` identifies the timer: a stale one (the call moved on) finds another count.
+    private func attemptTimedOut(_ id: UInt16, _ gen: UInt64, _ expiry: Int) {
         let failed: (CheckedContinuation<Response, any Error>?, CommandCode, Int)? = state.withLockedValue { s in
-            guard s.epoch == gen, var p = s.pending[id], p.attempt == attempt else { return nil }
-            if p.attempt < p.maxAttempts, let link = s.link {
-                p.attempt += 1
-                let next = p.attempt
-                let wire = p.wire
-                s.counters.retransmissions += 1
+            guard s.epoch == gen, var p = s.pending[id], p.expiries == expiry else { return nil }
+            let now = NIODeadline.now()
+            p.expiries += 1
+            let verdict = AttemptVerdict(
+                linkSpoke: s.rxFrames != p.rxFramesAtCheck, bytesSinceStart: s.rxBytes &- p.rxBytesAtStart,
+                sinceStart: now - p.attemptStart, sinceFirst: now - p.firstStart, attemptTimeout: p.attemptTimeout,
+                attempts: p.maxAttempts, backlogBytes: options.deviceBacklogBytes, line: s.line)
+            p.rxFramesAtCheck = s.rxFrames
+            let next = p.expiries
+            switch verdict {
+            case .extend:
+                s.counters.extendedAttempts += 1
                 p.timer = eventLoop.scheduleTask(in: p.attemptTimeout) { [weak self] in self?.attemptTimedOut(id, gen, next) }
+                s.pending[id] = p
+                return nil
+            case .retransmit, .retransmitUncounted:
+                if verdict == .retransmit { p.attempt += 1 }
+                guard p.attempt <= p.maxAttempts, let link = s.link else { break }
+                let wire = p.wire
+                p.transmissions += 1
+                s.counters.retransmissions += 1
+                p.attemptStart = s.line.enqueue(bytes: wire.readableBytes, at: now)
+                p.rxBytesAtStart = s.rxBytes
+                let deadline = p.attemptStart + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)
+                p.timer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in self?.attemptTimedOut(id, gen, next) }
                 s.pending[id] = p
                 link.eventLoop.execute { link.write(.encoded(wire)) }
                 return nil
+            case .giveUp:
+                break
             }
             s.pending[id] = nil
             admit(&s)
-            return (p.continuation, p.code, p.attempt)
+            return (p.continuation, p.code, p.transmissions)
         }
         if let (c, code, n) = failed {
             logger.warning("no response", metadata: ["command": "\(code.name)", "attempts": "\(n)"])
@@ -458,7 +510,11 @@ public final class ESPNowDevice: Sendable {
     private func inbound(_ item: LinkInbound, generation: UInt64) {
         switch item {
         case .dropped(let e):
-            state.withLockedValue { $0.counters.link.count(e) }
+            // A damaged frame is still the dongle talking.
+            state.withLockedValue { s in
+                s.counters.link.count(e)
+                s.rxFrames += 1
+            }
         case .foreignHello(let h):
             let failed = state.withLockedValue { s -> [CheckedContinuation<Response, any Error>] in
                 guard s.linkGen == generation else { return [] }
@@ -469,7 +525,11 @@ public final class ESPNowDevice: Sendable {
             logger.error("\(h.description)", metadata: ["port": "\(path)"])
             for c in failed { c.resume(throwing: ESPNowError.protocolMismatch(h)) }
         case .frame(let f):
-            state.withLockedValue { $0.counters.link.frames += 1 }
+            state.withLockedValue { s in
+                s.counters.link.frames += 1
+                s.rxFrames += 1
+                s.rxBytes += UInt64(LinePace.wireBytes(body: f.body.readableBytes))
+            }
             switch f.header.kind {
             case .response: response(f, generation: generation)
             case .event: event(f, generation: generation)

@@ -196,6 +196,9 @@ public struct HostCounters: Sendable, Hashable {
     /// Responses that matched no call (replays of answers already received, or late ones).
     public var unmatchedResponses: UInt64 = 0
     public var retransmissions: UInt64 = 0
+    /// Attempt timers that found the dongle still sending on a slow link and waited on
+    /// (the response was likely queued behind those frames) instead of retransmitting.
+    public var extendedAttempts: UInt64 = 0
     public var reboots: UInt64 = 0
     public var reconnects: UInt64 = 0
 }

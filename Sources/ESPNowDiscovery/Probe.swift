@@ -1,7 +1,7 @@
 import CUdev
 import ESPNowWire
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -306,7 +306,7 @@ public enum SerialProbe {
 /// An eventfd that wakes a blocked poll(2); safe against firing after close.
 final class CancelSignal: Sendable {
     let fd: Int32
-    private let open = Mutex(true)
+    private let open = NIOLockedValueBox(true)
 
     init() throws(DiscoveryError) {
         fd = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
@@ -314,13 +314,13 @@ final class CancelSignal: Sendable {
     }
 
     func fire() {
-        open.withLock { isOpen in
+        open.withLockedValue { isOpen in
             if isOpen { _ = eventfd_write(fd, 1) }
         }
     }
 
     func close() {
-        open.withLock { isOpen in
+        open.withLockedValue { isOpen in
             if isOpen { Glibc.close(fd) }
             isOpen = false
         }

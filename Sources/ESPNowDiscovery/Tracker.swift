@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// Follows one physical dongle (``SerialDevice/physicalID``: its USB serial number, else
 /// its USB port) across unplug and replug, wherever udev puts it back.
@@ -74,13 +74,13 @@ private final class TrackerState: Sendable {
         var finished = false
     }
 
-    private let state = Mutex(State())
+    private let state = NIOLockedValueBox(State())
 
-    var current: SerialDevice? { state.withLock { $0.present.last } }
-    var lastSeen: SerialDevice? { state.withLock { $0.lastSeen } }
+    var current: SerialDevice? { state.withLockedValue { $0.present.last } }
+    var lastSeen: SerialDevice? { state.withLockedValue { $0.lastSeen } }
 
     func apply(_ e: DeviceEvent) {
-        let (waiters, path) = state.withLock { s -> ([CheckedContinuation<String?, Never>], String?) in
+        let (waiters, path) = state.withLockedValue { s -> ([CheckedContinuation<String?, Never>], String?) in
             s.present.removeAll { $0.syspath == e.device.syspath }
             guard e.action == .arrived else { return ([], nil) }
             s.present.append(e.device)
@@ -93,7 +93,7 @@ private final class TrackerState: Sendable {
     }
 
     func finish() {
-        let waiters = state.withLock { s -> [CheckedContinuation<String?, Never>] in
+        let waiters = state.withLockedValue { s -> [CheckedContinuation<String?, Never>] in
             s.finished = true
             let w = Array(s.waiters.values)
             s.waiters.removeAll()
@@ -105,13 +105,13 @@ private final class TrackerState: Sendable {
     /// The current device node, or the next arrival's; nil on cancellation or when the
     /// monitor ended.
     func wait() async -> String? {
-        let id = state.withLock { s -> UInt64 in
+        let id = state.withLockedValue { s -> UInt64 in
             s.nextWaiter += 1
             return s.nextWaiter
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<String?, Never>) in
-                let immediate: String?? = state.withLock { s in
+                let immediate: String?? = state.withLockedValue { s in
                     if let d = s.present.last { return .some(d.devnode) }
                     if s.finished || Task.isCancelled { return .some(nil) }
                     s.waiters[id] = c
@@ -120,7 +120,7 @@ private final class TrackerState: Sendable {
                 if let r = immediate { c.resume(returning: r) }
             }
         } onCancel: {
-            let c = state.withLock { $0.waiters.removeValue(forKey: id) }
+            let c = state.withLockedValue { $0.waiters.removeValue(forKey: id) }
             c?.resume(returning: nil)
         }
     }

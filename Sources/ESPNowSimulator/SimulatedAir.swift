@@ -1,6 +1,6 @@
 import ESPNowWire
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -190,10 +190,10 @@ public final class SimulatedAir: Sendable {
     public var isSimulated: Bool { process != nil }
 
     private let process: ProcessBox?
-    private let controlFD = Mutex<Int32>(-1)
+    private let controlFD = NIOLockedValueBox<Int32>(-1)
     private let controlQueue = DispatchQueue(label: "espnow-sim-control")
     private let latest: RadioTable
-    private let stopped = Mutex(false)
+    private let stopped = NIOLockedValueBox(false)
 
     private init(process: ProcessBox?, radios: [AirRadio], events: AsyncStream<AirEvent>, controlPath: String?,
                  workDir: String?, latest: RadioTable = RadioTable()) {
@@ -204,7 +204,7 @@ public final class SimulatedAir: Sendable {
         self.controlPath = controlPath
         self.workDir = workDir
         self.latest = latest
-        latest.table.withLock { t in
+        latest.table.withLockedValue { t in
             for r in radios where t[r.index] == nil { t[r.index] = r }
         }
     }
@@ -212,7 +212,7 @@ public final class SimulatedAir: Sendable {
     deinit { shutdown() }
 
     /// The latest announcement of radio `index` (new pty and boot count after reboot/replug).
-    public func radio(_ index: Int) -> AirRadio? { latest.table.withLock { $0[index] } }
+    public func radio(_ index: Int) -> AirRadio? { latest.table.withLockedValue { $0[index] } }
 
     /// The arguments `start` passes to `espnow-sim` (besides `--link-dir`/`--control`).
     public static func arguments(for o: AirOptions, scenePath: String?) -> [String] {
@@ -328,7 +328,7 @@ public final class SimulatedAir: Sendable {
                             continue
                         }
                         let radio = AirRadio(json: obj)
-                        if let r = radio, r.pty != nil || r.script != nil { latest.table.withLock { $0[r.index] = r } }
+                        if let r = radio, r.pty != nil || r.script != nil { latest.table.withLockedValue { $0[r.index] = r } }
                         guard handedOver else { continue }
                         switch (event, radio) {
                         case ("reboot", let r?): cont.yield(.reboot(r))
@@ -376,7 +376,7 @@ public final class SimulatedAir: Sendable {
 
     /// Runs on `controlQueue` only (one command at a time; the reply is immediate).
     private func controlBlocking(_ command: String, path: String) throws -> String {
-        var fd = controlFD.withLock { $0 }
+        var fd = controlFD.withLockedValue { $0 }
         if fd < 0 {
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw SimulatorError("control socket: \(String(cString: strerror(errno)))") }
@@ -397,7 +397,7 @@ public final class SimulatedAir: Sendable {
                 throw SimulatorError("cannot connect to the control socket \(path): \(e)")
             }
             let f = fd
-            controlFD.withLock { $0 = f }
+            controlFD.withLockedValue { $0 = f }
         }
         let line = Array((command + "\n").utf8)
         var sent = 0
@@ -446,8 +446,8 @@ public final class SimulatedAir: Sendable {
     /// SIGTERM to the coordinator (it stops every dongle and removes its links and socket),
     /// waits for it, and removes the work directory. Idempotent.
     public func shutdown() {
-        guard !stopped.withLock({ s in defer { s = true }; return s }) else { return }
-        let fd = controlFD.withLock { f in defer { f = -1 }; return f }
+        guard !stopped.withLockedValue({ s in defer { s = true }; return s }) else { return }
+        let fd = controlFD.withLockedValue { f in defer { f = -1 }; return f }
         if fd >= 0 { close(fd) }
         process?.terminateAndWait()
         if let d = workDir { try? FileManager.default.removeItem(atPath: d) }
@@ -466,24 +466,24 @@ final class ProcessBox: @unchecked Sendable {
 
 /// The latest announcement of each radio (updated by the stdout reader).
 final class RadioTable: Sendable {
-    let table = Mutex<[Int: AirRadio]>([:])
+    let table = NIOLockedValueBox<[Int: AirRadio]>([:])
 }
 
 /// Resumes the start continuation exactly once.
 final class ReadyHandOver: Sendable {
-    private let c = Mutex<CheckedContinuation<[AirRadio]?, Never>?>(nil)
-    private let done = Mutex(false)
-    func set(_ k: CheckedContinuation<[AirRadio]?, Never>) { c.withLock { $0 = k } }
-    var pending: Bool { !done.withLock { $0 } }
-    private let timer = Mutex<Task<Void, Never>?>(nil)
+    private let c = NIOLockedValueBox<CheckedContinuation<[AirRadio]?, Never>?>(nil)
+    private let done = NIOLockedValueBox(false)
+    func set(_ k: CheckedContinuation<[AirRadio]?, Never>) { c.withLockedValue { $0 = k } }
+    var pending: Bool { !done.withLockedValue { $0 } }
+    private let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
     func setTimer(_ t: Task<Void, Never>) {
-        timer.withLock { $0 = t }
+        timer.withLockedValue { $0 = t }
         if !pending { t.cancel() }
     }
     func resume(_ v: [AirRadio]?) {
-        let k = c.withLock { $0.take() }
-        done.withLock { $0 = true }
-        timer.withLock { $0 }?.cancel()
+        let k = c.withLockedValue { $0.take() }
+        done.withLockedValue { $0 = true }
+        timer.withLockedValue { $0 }?.cancel()
         k?.resume(returning: v)
     }
 }

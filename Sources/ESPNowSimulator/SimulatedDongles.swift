@@ -1,4 +1,5 @@
 import ESPNowWire
+import NIOConcurrencyHelpers
 import Foundation
 
 #if canImport(Glibc)
@@ -49,7 +50,7 @@ public struct SimulatorError: Error, CustomStringConvertible {
 public final class SimulatedDongles: @unchecked Sendable {
     public let airDir: String
     public private(set) var dongles: [DonglePort] = []
-    private let lock = NSLock()
+    private let lock = NIOLock()
     private var counter = 0
     private let prefix: UInt16
 

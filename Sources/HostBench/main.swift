@@ -16,7 +16,7 @@ import ESPNowDevice
 import ESPNowSimulator
 import Foundation
 import Histogram
-import Synchronization
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -132,7 +132,7 @@ struct Tally: Sendable {
 }
 
 final class TallyBox: Sendable {
-    let m = Mutex(Tally())
+    let m = NIOLockedValueBox(Tally())
 }
 
 // MARK: 2 + 3. Concurrent sync senders in realtime mode, latency
@@ -196,7 +196,7 @@ func benchSenders() async throws {
                     }
                 }
                 let l = local
-                tally.m.withLock { t in
+                tally.m.withLockedValue { t in
                     t.ok += l.ok
                     t.failed += l.failed
                     t.threw += l.threw
@@ -210,7 +210,7 @@ func benchSenders() async throws {
     let air1 = try await air.stats()
     drain.cancel()
     let received = await drain.value
-    let t = tally.m.withLock { $0 }
+    let t = tally.m.withLockedValue { $0 }
     let attempts = (air1[0]?.attempts ?? 0) - (air0[0]?.attempts ?? 0)
     let pps = Double(t.ok) / wall
     print("""

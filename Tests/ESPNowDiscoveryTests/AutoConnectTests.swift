@@ -91,7 +91,7 @@ struct AutoConnectTests {
 
         // Present: answered at once, with where it is.
         let present = try DongleTracker(device: device)
-        #expect(try await within(10, "present") { await present.path(after: "/dev/ttyACM0") } == "/dev/ttyACM0")
+        #expect(try await within(30, "present") { await present.path(after: "/dev/ttyACM0") } == "/dev/ttyACM0")
         present.stop()
 
         unplug(tb, first, devnode: "/dev/ttyACM0")
@@ -109,17 +109,17 @@ struct AutoConnectTests {
         again.port = "3-2"
         again.tty = "ttyACM5"
         tb.uevent(try tb.add(again).tty, "add")
-        #expect(try await within(10, "return") { await answer.value } == "/dev/ttyACM5")
+        #expect(try await within(30, "return") { await answer.value } == "/dev/ttyACM5")
         #expect(tracker.currentPath == "/dev/ttyACM5" && tracker.lastSeen?.usbPort == "3-2")
 
         // Cancellation and stop() end a wait for a dongle that does not come back.
         let lost = try DongleTracker(physicalID: "usb:303a:1001:NOT-THERE:if0")
         let cancelled = Task { await lost.path(after: "/dev/ttyACM9") }
         cancelled.cancel()
-        #expect(try await within(10, "cancelled wait") { await cancelled.value } == nil)
+        #expect(try await within(30, "cancelled wait") { await cancelled.value } == nil)
         let stopped = Task { await lost.path(after: "/dev/ttyACM9") }
         lost.stop()
-        #expect(try await within(10, "stopped wait") { await stopped.value } == nil)
+        #expect(try await within(30, "stopped wait") { await stopped.value } == nil)
     }
 
     @Test func reconnectFollowsTheDongleToItsNewPathAndRestoresItsState() async throws {
@@ -186,7 +186,7 @@ struct AutoConnectTests {
         unplug(tb, first, devnode: "/dev/ttyACM0")
         sim.stop()
         _ = try await nextEvent(d, "unplugged") { if case .unplugged = $0 { true } else { false } }
-        try await within(10, "close") { await d.close() }
+        try await within(30, "close") { await d.close() }
         await #expect {
             try await d.ping()
         } throws: { e in

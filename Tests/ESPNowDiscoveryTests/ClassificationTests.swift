@@ -73,13 +73,13 @@ import Glibc
     @Test func simulatedDongleAnswersHello() async throws {
         let sim = try SimDongle(staMAC: "02:44:53:43:00:01")
         defer { sim.stop() }
-        let r = await SerialProbe.probe(path: sim.port, options: ProbeOptions(timeout: .seconds(3)))
+        let r = await SerialProbe.probe(path: sim.port, options: ProbeOptions(timeout: .seconds(20)))
         guard case .bridge(let h) = r else { Issue.record("expected a bridge, got \(r)"); return }
         #expect(h.staMAC == MACAddress("02:44:53:43:00:01"))
         #expect(h.protocolVersion == 1 && h.chipName == "simulator" && h.transportName == "simulator pty")
         #expect(h.maxPayload >= 250 && (h.espnowVersion == 1 || h.espnowVersion == 2))
         // A second probe works too (the first did not leave the port in a bad state).
-        #expect(await SerialProbe.probe(path: sim.port, options: ProbeOptions(timeout: .seconds(3))).isBridge)
+        #expect(await SerialProbe.probe(path: sim.port, options: ProbeOptions(timeout: .seconds(20))).isBridge)
     }
 
     @Test func silentPortIsNotABridgeAndGotExactlyDelimiterPlusHello() async throws {

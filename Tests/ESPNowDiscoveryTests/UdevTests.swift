@@ -84,7 +84,7 @@ struct UdevTests {
         let devices = try SerialDiscovery.devices(matching: .likelyESP32)
         #expect(devices.map(\.devnode) == ["/dev/ttyACM0", "/dev/ttyUSB0", "/dev/ttyUSB1"])
         let t0 = ContinuousClock.now
-        let results = await SerialProbe.probe(devices, options: ProbeOptions(timeout: .milliseconds(1500)))
+        let results = await SerialProbe.probe(devices, options: ProbeOptions(timeout: .seconds(5)))
         let elapsed = ContinuousClock.now - t0
         print("three concurrent probes took \(elapsed)")  // a figure, not a pass/fail bound
 
@@ -114,7 +114,7 @@ struct UdevTests {
         let first = try tb.add(jtag)
         tb.uevent(first.tty, "change")
         tb.uevent(first.tty, "add")
-        let arrived = try await within(5, "arrival") { await monitor.next { _ in true } }
+        let arrived = try await within(30, "arrival") { await monitor.next { _ in true } }
         #expect(arrived?.action == .arrived)
         #expect(arrived?.device.devnode == "/dev/ttyACM0" && arrived?.device.serialNumber == "F4:12:FA:00:11:22")
         #expect(arrived?.device.chip == .espressifUSBSerialJTAG)
@@ -124,7 +124,7 @@ struct UdevTests {
         tb.remove(first.tty)
         tb.remove(first.interface)
         tb.remove(first.usb)
-        let left = try await within(5, "departure") { await monitor.next { _ in true } }
+        let left = try await within(30, "departure") { await monitor.next { _ in true } }
         #expect(left?.action == .left && left?.device.devnode == "/dev/ttyACM0")
         #expect(left?.device.serialNumber == "F4:12:FA:00:11:22")
 
@@ -136,9 +136,9 @@ struct UdevTests {
         again.tty = "ttyACM5"
         let back = try tb.add(again)
         tb.uevent(back.tty, "add")
-        let otherEvent = try await within(5, "cp210x") { await monitor.next { _ in true } }
+        let otherEvent = try await within(30, "cp210x") { await monitor.next { _ in true } }
         #expect(otherEvent?.device.chip == .cp210x)
-        let returned = try await within(5, "return") { await monitor.next { $0.action == .arrived } }
+        let returned = try await within(30, "return") { await monitor.next { $0.action == .arrived } }
         let r = try #require(returned)
         #expect(r.device.devnode == "/dev/ttyACM5" && r.device.usbPort == "3-2")
         #expect(r.device.isSamePhysicalDevice(as: try #require(left?.device)))
@@ -151,7 +151,7 @@ struct UdevTests {
         try tb.add(cp210x)
         try tb.add(arduino)
         let monitor = try DeviceMonitor(filter: .likelyESP32, reportExisting: true)
-        let a = try await within(5, "existing") { await monitor.next { _ in true } }
+        let a = try await within(30, "existing") { await monitor.next { _ in true } }
         #expect(a?.action == .arrived && a?.device.chip == .cp210x)
         // An Arduino arriving is filtered out; the FTDI after it is reported.
         var uno2 = arduino
@@ -159,7 +159,7 @@ struct UdevTests {
         uno2.tty = "ttyACM7"
         tb.uevent(try tb.add(uno2).tty, "add")
         tb.uevent(try tb.add(ftdi).tty, "add")
-        let b = try await within(5, "ftdi") { await monitor.next { _ in true } }
+        let b = try await within(30, "ftdi") { await monitor.next { _ in true } }
         #expect(b?.device.chip == .ftdi && b?.device.devnode == "/dev/ttyUSB2")
         monitor.stop()
     }
@@ -175,7 +175,7 @@ struct UdevTests {
         }
         try await Task.sleep(for: .milliseconds(50))
         task.cancel()
-        let n = try await within(5, "cancellation") { await task.value }
+        let n = try await within(30, "cancellation") { await task.value }
         #expect(n == 0)
 
         let m2 = try DeviceMonitor()
@@ -184,7 +184,7 @@ struct UdevTests {
             return true
         }
         m2.stop()
-        #expect(try await within(5, "stop") { await t2.value })
+        #expect(try await within(30, "stop") { await t2.value })
     }
 }
 

@@ -6,7 +6,44 @@ import ESPNow
 import ESPNowDevice
 import ESPNowSimulator
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
+
+/// Collects what `e` receives until the test says the traffic is over and a receive then
+/// comes back empty: the test decides when the stream ends, never a quiet gap while the
+/// senders are still going (which a busy machine can produce).
+final class Collector: Sendable {
+    private let box = NIOLockedValueBox<(got: [[UInt8]], finished: Bool)>(([], false))
+    private let task: NIOLockedValueBox<Task<Void, any Error>?> = NIOLockedValueBox(nil)
+
+    init(_ e: ESPNow) {
+        let box = self.box
+        task.withLockedValue {
+            $0 = Task {
+                while true {
+                    let (_, msg) = try await e.recv(500)
+                    if let msg {
+                        box.withLockedValue { $0.got.append(msg) }
+                    } else if box.withLockedValue({ $0.finished }) {
+                        return
+                    }
+                }
+            }
+        }
+    }
+
+    var received: [[UInt8]] { box.withLockedValue { $0.got } }
+
+    /// Waits (a hang guard of `guardSeconds`, not a pass condition) until `complete` holds
+    /// for what arrived, then ends the collection and returns everything received.
+    func finish(guardSeconds: Double = 60, when complete: ([[UInt8]]) -> Bool = { _ in true }) async throws -> [[UInt8]] {
+        let end = ContinuousClock.now + .seconds(guardSeconds)
+        while !complete(received) && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
+        box.withLockedValue { $0.finished = true }
+        try await task.withLockedValue({ $0 })?.value
+        return received
+    }
+}
 
 /// Starts a coordinator with `options` and opens an ESPNow object on each dongle.
 func withAir(_ options: AirOptions, device: DeviceOptions = DeviceOptions(),
@@ -87,7 +124,7 @@ struct AirTests {
             #expect(try await e.send(peer, Array("ping".utf8)))
             let myMAC = try await w0.config("mac")
             print("Send me messages at:", myMAC.map { String(format: "%02x", $0) }.joined(separator: ":"))
-            let (from, msg) = try await other.recv(2000)
+            let (from, msg) = try await other.recv(20_000)
             #expect(from == myMAC && msg == Array("ping".utf8))
 
             // A peer registered with an explicit channel must follow too.
@@ -97,7 +134,7 @@ struct AirTests {
             try await e.modPeer(peer, channel: 6)  // keyword form
             #expect(try await e.getPeer(peer).channel == 6)
             #expect(try await e.send(peer, Array("after mod_peer".utf8)))
-            #expect(try await other.recv(2000).msg == Array("after mod_peer".utf8))
+            #expect(try await other.recv(20_000).msg == Array("after mod_peer".utf8))
             // The STA is still associated.
             #expect(try await w0.isconnected())
             let st = try await e.device.wifiStaStatus()
@@ -141,14 +178,14 @@ struct AirTests {
             let apMAC = try await w1.config("mac")
             print("Send me messages at:", apMAC.map { String(format: "%02x", $0) }.joined(separator: ":"))
             #expect(apMAC != (try await w0.config("mac")))
-            let (from, msg) = try await other.recv(2000)
+            let (from, msg) = try await other.recv(20_000)
             #expect(from == apMAC)
             #expect(msg == Array("ping".utf8))
 
             // The other direction: addressed to the AP_IF MAC.
             try await other.addPeer(apMAC)
             #expect(try await other.send(apMAC, "pong"))
-            let back = try await e.recv(2000)
+            let back = try await e.recv(20_000)
             #expect(back.mac == peer && back.msg == Array("pong".utf8))
         }
     }
@@ -227,14 +264,7 @@ struct AirTests {
             let n = 300
             let clock = ContinuousClock()
             let t0 = clock.now
-            let receiver = Task { () -> [[UInt8]] in
-                var got: [[UInt8]] = []
-                while true {
-                    let (_, msg) = try await b.recv(1500)
-                    guard let msg else { return got }  // quiet for 1.5 s: the sender is done
-                    got.append(msg)
-                }
-            }
+            let receiver = Collector(b)
             var ok = 0, failed = 0, threw = 0
             for i in 0..<n {
                 do {
@@ -244,7 +274,9 @@ struct AirTests {
                 }
             }
             let elapsed = clock.now - t0
-            let got = try await receiver.value
+            // Acknowledged packets can still be lost on the receiver's noisy link: end
+            // when the traffic is over (nothing is asserted on how many arrived).
+            let got = try await receiver.finish()
             let after = try await a.device.stats()
             let airAfter = try await air.stats()
             let txDelta = Int(after.txPackets - before.txPackets)
@@ -300,14 +332,7 @@ struct AirTests {
                 }
                 return (r, f, nil)
             }
-            let receiver = Task { () -> Set<[UInt8]> in
-                var got = Set<[UInt8]>()
-                while true {
-                    let (_, msg) = try await b.recv(1500)
-                    guard let msg else { return got }
-                    got.insert(msg)
-                }
-            }
+            let receiver = Collector(b)
             let workers = 4, perWorker = 75
             let results = try await withThrowingTaskGroup(of: (ok: [[UInt8]], failed: Int, threw: Int).self) { g in
                 for w in 0..<workers {
@@ -331,7 +356,7 @@ struct AirTests {
             }
             let ok = results.flatMap(\.ok), failed = results.map(\.failed).reduce(0, +), threw = results.map(\.threw).reduce(0, +)
             let ev = await deviceEvents.value
-            let received = try await receiver.value
+            let received = Set(try await receiver.finish { Set(ok).isSubset(of: Set($0)) })
             print("reboot via control socket: ok \(ok.count), failed \(failed), threw \(threw); "
                   + "in-flight calls failed by the reboot \(ev.failedCalls); received \(received.count)")
             #expect(ok.count + failed + threw == workers * perWorker)
@@ -344,7 +369,7 @@ struct AirTests {
             #expect(try await a.peerCount().total == 1)
             #expect(try await a.device.setRxbuf(1024) == 1024)
             #expect(try await a.send(peer, "after reboot"))
-            #expect(try await b.recv(2000).msg == Array("after reboot".utf8))
+            #expect(try await b.recv(20_000).msg == Array("after reboot".utf8))
             let st = try await air.stats()
             #expect(st[0]?.bootCount == 2 && st[0]?.respawns == 0)
         }
@@ -394,8 +419,8 @@ struct AirTests {
             #expect(air.radio(0)?.bootCount == 2)
             #expect(try await a.peerCount().total == 1)
             #expect(try await a.send(peer, "after"))
-            #expect(try await b.recv(2000).msg == Array("before".utf8))
-            #expect(try await b.recv(2000).msg == Array("after".utf8))
+            #expect(try await b.recv(20_000).msg == Array("before".utf8))
+            #expect(try await b.recv(20_000).msg == Array("after".utf8))
         }
     }
 

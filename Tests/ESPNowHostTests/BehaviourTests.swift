@@ -75,7 +75,7 @@ struct BehaviourTests {
             var got: [[UInt8]] = []
             var cancelled = 0
             while got.count < n {
-                let t = Task { try await b.recv(2000) }
+                let t = Task { try await b.recv(20_000) }
                 if Int.random(in: 0..<3) == 0 {
                     await Task.yield()
                     t.cancel()
@@ -211,8 +211,8 @@ struct BehaviourTests {
         #expect(seen == ["unplugged", "replugged", "restored 0"])
         #expect(try await a.peerCount().total == 1)
         #expect(try await a.send(peer, "after"))
-        #expect(try await b.recv(2000).msg == Array("before".utf8))
-        #expect(try await b.recv(2000).msg == Array("after".utf8))
+        #expect(try await b.recv(20_000).msg == Array("before".utf8))
+        #expect(try await b.recv(20_000).msg == Array("after".utf8))
         await a.device.close()
         await b.device.close()
     }

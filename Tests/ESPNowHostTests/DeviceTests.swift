@@ -49,7 +49,7 @@ struct DeviceTests {
             let r = try await a.espNowSend(peer: b.info.staMAC, data: Array("hi".utf8), sync: true)
             #expect(r.statuses == 1 && r.failures == 0)
             #expect(r.peerStatuses.count == 1)
-            let p = try await b.packetQueue.next(timeout: .seconds(5))
+            let p = try await b.packetQueue.next(timeout: .seconds(30))
             #expect(p?.bytes == Array("hi".utf8))
             #expect(p?.src == a.info.staMAC)
             #expect(b.peersTable[a.info.staMAC] != nil)
@@ -83,7 +83,7 @@ struct DeviceTests {
             #expect(ok == n)
             print("pipelining: 1 sync send \(one), \(n) concurrent sync sends \(all) (window \(a.info.window))")
             var got = 0
-            while try await b.packetQueue.next(timeout: .seconds(2)) != nil {
+            while try await b.packetQueue.next(timeout: .seconds(30)) != nil {
                 got += 1
                 if got == n + 1 { break }
             }

@@ -2,6 +2,7 @@
 import ESPNow
 import ESPNowSimulator
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 
 /// Two (or more) ESPNow objects on simulated dongles sharing one air.
@@ -67,7 +68,7 @@ struct SeedExampleTests {
             try await es[0].addPeer(bcast)
             #expect(try await es[0].send(bcast, Array("to all".utf8), true))  // always true for broadcast
             for r in es[1...] {
-                let (mac, msg) = try await r.recv(2000)
+                let (mac, msg) = try await r.recv(20_000)
                 #expect(msg == Array("to all".utf8))
                 #expect(mac == (try await sta(es[0])))
             }
@@ -166,7 +167,7 @@ struct SeedExampleTests {
             // The responder answers every 'ping' with 'pong' three times, then 'stop'.
             let pongs = Task {
                 for i in 0..<4 {
-                    let (mac, _) = try await responder.recv(5000)
+                    let (mac, _) = try await responder.recv(20_000)
                     try await responder.send(mac, i < 3 ? "pong" : "stop")
                 }
             }
@@ -191,8 +192,8 @@ struct SeedExampleTests {
             #expect(second[0] == ESPNow.streamMagic && Array(second[16...]) == Array("defg".utf8))
             let pkt = ESPNow.streamPacket(mac: try await sta(responder), msg: Array("via write".utf8))
             #expect(try await e.write(pkt + pkt) == 2 * pkt.count)
-            #expect(try await responder.recv(2000).msg == Array("via write".utf8))
-            #expect(try await responder.recv(2000).msg == Array("via write".utf8))
+            #expect(try await responder.recv(20_000).msg == Array("via write".utf8))
+            #expect(try await responder.recv(20_000).msg == Array("via write".utf8))
         }
     }
 
@@ -220,11 +221,11 @@ struct SeedExampleTests {
 
 /// Collects values from callbacks and lets a test wait for a count.
 final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = NIOLock()
     private var items: [[UInt8]] = []
     func add(_ v: [UInt8]) { lock.withLock { items.append(v) } }
     var values: [[UInt8]] { lock.withLock { items } }
-    func wait(for n: Int, seconds: Double = 10) async throws {
+    func wait(for n: Int, seconds: Double = 30) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while values.count < n && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
     }

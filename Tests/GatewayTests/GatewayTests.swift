@@ -84,6 +84,7 @@ struct GatewayServiceTests {
 
         var config = GatewayConfig()
         config.gatewayID = "g"
+        config.spoolPath = tempPath("spool.sqlite")
         config.nodes[cMAC] = NodeConfig(mac: cMAC, name: "attic", decoder: .cayenne)
         let store = try await backend.makeStore()
         let gateway = try Gateway(config: config, store: store, ports: [air.dongles[0].port!])

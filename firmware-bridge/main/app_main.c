@@ -17,13 +17,27 @@
 #include "link_transport.h"
 #include "nvs.h"
 #include "nvs_flash.h"
+#include "sdkconfig.h"
+
+#if ESP_IDF_VERSION < ESP_IDF_VERSION_VAL(5, 1, 0)
+#error "espnow-bridge needs ESP-IDF 5.1 or later (see firmware-bridge/README.md)"
+#endif
+
+/* Console text on the bridge's own port would land between frames (boot log,
+ * printf, panic output); sdkconfig.defaults turns both consoles off. */
+#if CONFIG_BRIDGE_TRANSPORT_USB_SERIAL_JTAG && \
+    (defined(CONFIG_ESP_CONSOLE_USB_SERIAL_JTAG) || defined(CONFIG_ESP_CONSOLE_SECONDARY_USB_SERIAL_JTAG))
+#error "a console shares the USB-Serial-JTAG bridge link: set CONFIG_ESP_CONSOLE_NONE and CONFIG_ESP_CONSOLE_SECONDARY_NONE"
+#endif
+#if CONFIG_BRIDGE_TRANSPORT_UART && defined(CONFIG_ESP_CONSOLE_UART) && CONFIG_ESP_CONSOLE_UART_NUM == CONFIG_BRIDGE_UART_NUM
+#error "the UART console shares the bridge's UART: set CONFIG_ESP_CONSOLE_NONE or another BRIDGE_UART_NUM"
+#endif
 
 #define FW_MAJOR 0
 #define FW_MINOR 1
 #define FW_PATCH 0
 
 void log_redirect_install(void);
-void br_core_wifi_event(uint8_t event, uint8_t channel, uint16_t reason);
 
 static TaskHandle_t s_core_task;
 static StreamBufferHandle_t s_link_rx;
@@ -64,6 +78,8 @@ static uint32_t next_boot_count(void)
     return count;
 }
 
+/* Runs in the event-loop task: the core only queues the event (a lock-free hand-off)
+ * and emits it from the core task. */
 static void on_wifi_event(void *arg, esp_event_base_t base, int32_t id, void *data)
 {
     (void)arg;
@@ -76,8 +92,12 @@ static void on_wifi_event(void *arg, esp_event_base_t base, int32_t id, void *da
     } else if (id == WIFI_EVENT_STA_DISCONNECTED) {
         const wifi_event_sta_disconnected_t *d = data;
         br_core_wifi_event(2, primary, d ? d->reason : 0);
+#if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 2, 0)
+    } else if (id == WIFI_EVENT_HOME_CHANNEL_CHANGE) {
+        const wifi_event_home_channel_change_t *c = data;
+        br_core_wifi_event(3, c ? c->new_chan : primary, 0);
+#endif
     }
-    xTaskNotifyGive(s_core_task);
 }
 
 /* Reads the link and hands bytes to the core task (the only task that runs the core). */
@@ -111,6 +131,9 @@ static void core_task(void *arg)
 
 void app_main(void)
 {
+    /* First: every log line from here on (the esp_wifi_init lines included) becomes a
+     * LOG event, kept by the core until it runs; none is written to a console. */
+    log_redirect_install();
     esp_err_t e = nvs_flash_init();
     if (e == ESP_ERR_NVS_NO_FREE_PAGES || e == ESP_ERR_NVS_NEW_VERSION_FOUND) {
         nvs_flash_erase();
@@ -142,7 +165,6 @@ void app_main(void)
     s_link_rx = xStreamBufferCreate(4096, 1);
     ESP_ERROR_CHECK(link_init());
     br_core_init(&s_port, &s_identity);
-    log_redirect_install();   /* from here on, log text travels as LOG events */
     xTaskCreate(core_task, "bridge_core", 6144, NULL, 10, &s_core_task);
     xTaskCreate(link_reader_task, "bridge_rx", 3072, NULL, 11, NULL);
 }

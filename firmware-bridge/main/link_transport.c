@@ -7,9 +7,21 @@
 #if CONFIG_BRIDGE_TRANSPORT_USB_SERIAL_JTAG
 #include "driver/usb_serial_jtag.h"
 
+/* usb_serial_jtag_write_bytes() is all-or-nothing: it queues the whole buffer or
+ * nothing (the driver's ring buffer takes an item only when all of it fits). So the
+ * core's queue is handed over in chunks small enough to fit while earlier ones are
+ * still going out: a chunk waits for at most its own size of free space, never for
+ * the whole driver buffer to drain. */
+#define USJ_TX_CHUNK 512u
+#define USJ_TX_BUFFER 4096u
+#define USJ_RX_BUFFER 4096u
+_Static_assert(USJ_TX_CHUNK * 4u <= USJ_TX_BUFFER,
+               "the driver buffer must hold several chunks so a new one fits while others drain");
+_Static_assert(USJ_TX_CHUNK >= 64u, "a chunk fills at least one USB full-speed packet");
+
 esp_err_t link_init(void)
 {
-    usb_serial_jtag_driver_config_t cfg = { .rx_buffer_size = 4096, .tx_buffer_size = 8192 };
+    usb_serial_jtag_driver_config_t cfg = { .rx_buffer_size = USJ_RX_BUFFER, .tx_buffer_size = USJ_TX_BUFFER };
     return usb_serial_jtag_driver_install(&cfg);
 }
 
@@ -21,8 +33,9 @@ size_t link_read(uint8_t *buf, size_t cap, TickType_t wait)
 
 size_t link_write(const uint8_t *data, size_t len)
 {
-    /* 0 ticks: copy what fits in the driver's ring buffer; the core retries the rest. */
-    int n = usb_serial_jtag_write_bytes(data, len, 0);
+    /* 0 ticks: one chunk or nothing; the core offers the rest again when polled. */
+    size_t chunk = len < USJ_TX_CHUNK ? len : USJ_TX_CHUNK;
+    int n = usb_serial_jtag_write_bytes(data, chunk, 0);
     return n > 0 ? (size_t)n : 0;
 }
 
@@ -83,6 +96,16 @@ uint32_t link_baud(void) { return 0; }
 
 #else /* UART */
 #include "driver/uart.h"
+#include "soc/soc_caps.h"
+
+/* UART ports the application can drive: the high-power ones (an LP UART, where the
+ * chip has one, is counted in SOC_UART_NUM but is not a uart_port_t for this driver). */
+#if defined(SOC_UART_HP_NUM)
+#define BRIDGE_UART_PORTS SOC_UART_HP_NUM
+#else
+#define BRIDGE_UART_PORTS SOC_UART_NUM
+#endif
+_Static_assert(CONFIG_BRIDGE_UART_NUM < BRIDGE_UART_PORTS, "CONFIG_BRIDGE_UART_NUM: this chip has no such UART");
 
 static uint32_t s_baud = CONFIG_BRIDGE_UART_BAUD;
 

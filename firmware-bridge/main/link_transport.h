@@ -10,7 +10,9 @@
 esp_err_t link_init(void);
 /* Blocks up to `wait` for at least one byte; returns the count (0 on timeout). */
 size_t link_read(uint8_t *buf, size_t cap, TickType_t wait);
-/* Takes what fits without waiting for the host (UART: waits for FIFO room only). */
+/* Takes a prefix of data without waiting for the host and returns its length, 0 when
+ * there is no room (USB-Serial-JTAG: one bounded chunk or nothing; UART: waits for
+ * room in the driver's ring buffer only). */
 size_t link_write(const uint8_t *data, size_t len);
 /* UART only; ESP_ERR_NOT_SUPPORTED on USB transports. */
 esp_err_t link_set_baud(uint32_t baud);

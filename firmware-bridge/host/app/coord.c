@@ -33,6 +33,7 @@
 
 #include "coord.h"
 #include "sim_medium.h"
+#include "sim_node.h"
 
 #define QCAP_MAX (64u * 1024u)          /* relay queue per direction before we stop reading */
 #define MAX_CLIENTS 8
@@ -70,6 +71,17 @@ typedef struct {
     uint64_t last_end;                  /* air time its previous frame ended */
     /* counters */
     uint64_t tx, tx_ok, tx_fail, attempts, rx, rx_lost, rx_phy, rx_overflow, respawns;
+    /* firmware nodes (the "firmware nodes" section) */
+    uint32_t fw_sent, fw_consumed, fw_boots;
+    bool fw_idle, fw_halting, fw_powered, fw_saved_started;
+    uint64_t fw_wake, fw_told, fw_restart_at, fw_pending_at;
+    int fw_con, fw_reason, fw_next_reason, fw_next_wake;
+    const char *fw_event;
+    char fw_dir[300];
+    FILE *fw_log;
+    char fw_cbuf[4096];
+    size_t fw_clen;
+    bq_t fw_q;                          /* instant mode: messages held while another node runs */
 } radio_t;
 
 typedef struct req {
@@ -189,8 +201,8 @@ static void emit(const char *fmt, ...)
 
 static const char *kind_name(int k)
 {
-    static const char *n[] = { "dongle", "echo", "sensor", "flood" };
-    return k >= 0 && k <= RADIO_FLOOD ? n[k] : "?";
+    static const char *n[] = { "dongle", "echo", "sensor", "flood", "firmware" };
+    return k >= 0 && k <= RADIO_FIRMWARE ? n[k] : "?";
 }
 
 /* One JSON line per radio when it is ready (and again after reboot/replug). */
@@ -219,11 +231,21 @@ static void announce(radio_t *r)
 static void deliver(radio_t *x, const req_t *q, int rssi);
 static void node_tx_done(radio_t *s, bool ok, uint64_t now);
 
+static void fw_clock(radio_t *r);
+static bool fw_send_raw(radio_t *r, const uint8_t *b, size_t n);
+static bool fw(const radio_t *r);
+static void fw_exited(radio_t *r, int st);
+
 static void med_to(radio_t *r, const sim_med_msg_t *m)
 {
     uint8_t buf[SIM_MED_MAX_MSG];
     size_t n = sim_med_encode(m, buf, sizeof buf);
     if (r->med_fd < 0 || n == 0) return;
+    if (r->cfg->kind == RADIO_FIRMWARE) {
+        fw_clock(r);
+        if (!fw_send_raw(r, buf, n) && m->type == SIM_MED_RX) r->rx_overflow++;
+        return;
+    }
     if (send(r->med_fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && m->type == SIM_MED_RX) r->rx_overflow++;
 }
 
@@ -314,7 +336,7 @@ static void finish(req_t *q, bool ok, uint64_t now)
     radio_t *s = &R[q->src];
     if (ok) s->tx_ok++;
     else s->tx_fail++;
-    if (s->cfg->kind == RADIO_DONGLE) {
+    if (s->cfg->kind == RADIO_DONGLE || s->cfg->kind == RADIO_FIRMWARE) {
         sim_med_msg_t m = { .type = SIM_MED_TX_DONE, .seq = q->seq, .status = ok ? 0 : 1, .attempts = q->attempts };
         med_to(s, &m);
     } else {
@@ -402,7 +424,7 @@ static bool is_node_mac(const uint8_t m[6])
 static void deliver(radio_t *x, const req_t *q, int rssi)
 {
     x->rx++;
-    if (x->cfg->kind == RADIO_DONGLE) {
+    if (x->cfg->kind == RADIO_DONGLE || x->cfg->kind == RADIO_FIRMWARE) {
         sim_med_msg_t m = { .type = SIM_MED_RX, .seq = q->seq, .ifx = q->ifx, .rate = q->rate, .flags = q->flags,
                             .rssi = (int8_t)(rssi < -127 ? -127 : rssi > 0 ? 0 : rssi), .channel = x->channel,
                             .key_tag = q->key_tag, .len = q->len, .payload = q->data };
@@ -540,6 +562,7 @@ static void process_gone(radio_t *r)
     r->pid = -1;
     r->started = false;
     r->active = 0;
+    r->fw_q.len = 0;
     forget_sender(r->idx);
 }
 
@@ -606,9 +629,13 @@ static void reap(void)
     int st;
     pid_t pid;
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        for (int i = 0; i < C.ndongles; i++) {
+        for (int i = 0; i < NR; i++) {
             radio_t *r = &R[i];
             if (r->pid != pid) continue;
+            if (fw(r)) {
+                fw_exited(r, st);
+                continue;
+            }
             bool expected = r->expect_exit;
             process_gone(r);
             if (!expected && !s_quit && r->plugged) {
@@ -622,6 +649,419 @@ static void reap(void)
             }
         }
     }
+}
+
+/* ------------------------------------------------------------ firmware nodes
+ *
+ * A firmware node is an ESP-IDF application built for the host (espnow node
+ * build), one process per node, speaking sim_medium.h for its radio plus
+ * sim_node.h for the simulated clock. Its console (stdout) comes back through a
+ * pipe: every line is printed as {"node":I,"t_us":T,"log":"..."} and appended
+ * to DIR/console.log.
+ *
+ * Simulated time (s_vt, µs): with --realtime it follows the wall clock; in
+ * instant mode it only moves when every firmware node is blocked (its last
+ * IDLE has consumed every message sent to it), nothing is on the air, and a
+ * poll finds no input: then it jumps to the earliest node deadline. */
+
+#define FW_FOREVER UINT64_MAX
+#define FW_CRASH_DELAY_US 1000000u     /* a crashed node boots again after 1 s, as after a panic */
+#define RST_SW 3
+#define RST_DEEPSLEEP 8
+#define WAKE_TIMER 4
+
+static uint64_t s_vt = 1, s_t0;
+static bool s_quiet;
+static char s_fw_tmp[256];
+
+static bool fw(const radio_t *r) { return r->cfg && r->cfg->kind == RADIO_FIRMWARE; }
+
+static uint64_t vt_now(void)
+{
+    if (C.realtime) {
+        uint64_t t = now_us() - s_t0 + 1;
+        if (t > s_vt) s_vt = t;
+    }
+    return s_vt;
+}
+
+static bool fw_send_now(radio_t *r, const uint8_t *b, size_t n)
+{
+    if (r->med_fd < 0 || send(r->med_fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) return false;
+    r->fw_sent++;
+    return true;
+}
+
+static bool fw_blocked(const radio_t *r);
+
+static bool fw_other_running(const radio_t *r)
+{
+    for (int i = 0; i < NR; i++) {
+        const radio_t *x = &R[i];
+        if (x != r && fw(x) && x->pid > 0 && !fw_blocked(x)) return true;
+    }
+    return false;
+}
+
+/* In instant mode one firmware node runs at a time, so that a run repeats
+ * exactly: what reaches a node while another runs waits here, in order. */
+static bool fw_send_raw(radio_t *r, const uint8_t *b, size_t n)
+{
+    if (r->med_fd < 0) return false;
+    if (C.realtime || (r->fw_q.len == 0 && !fw_other_running(r))) return fw_send_now(r, b, n);
+    uint8_t len[2] = { (uint8_t)n, (uint8_t)(n >> 8) };
+    return bq_push(&r->fw_q, len, 2) && bq_push(&r->fw_q, b, n);
+}
+
+static bool fw_any_running(void) { return fw_other_running(NULL); }
+
+/* Lets the lowest-numbered node with held messages run, when none runs. */
+static void fw_release(void)
+{
+    for (int i = 0; i < NR; i++) {
+        radio_t *r = &R[i];
+        if (fw(r) && r->pid > 0 && !fw_blocked(r)) return;
+    }
+    for (int i = 0; i < NR; i++) {
+        radio_t *r = &R[i];
+        if (!fw(r) || r->fw_q.len == 0) continue;
+        size_t off = 0;
+        while (off + 2 <= r->fw_q.len) {
+            size_t n = (size_t)r->fw_q.b[off] | (size_t)r->fw_q.b[off + 1] << 8;
+            if (!fw_send_now(r, r->fw_q.b + off + 2, n)) r->rx_overflow++;
+            off += 2 + n;
+        }
+        r->fw_q.len = 0;
+        return;
+    }
+}
+
+/* Before anything reaches a node, it learns the time. */
+static void fw_clock(radio_t *r)
+{
+    uint64_t t = vt_now();
+    if (r->fw_told == t) return;
+    uint8_t b[16];
+    sim_node_msg_t m = { .type = SIM_NODE_CLOCK, .now_us = t };
+    if (fw_send_raw(r, b, sim_node_encode(&m, b, sizeof b))) r->fw_told = t;
+}
+
+static bool fw_blocked(const radio_t *r)
+{
+    if (r->pid <= 0) return true;
+    if (r->fw_halting) return false;              /* until its process is reaped */
+    if (r->fw_sent == 0) return true;             /* not started: its first clock is held */
+    return r->fw_idle && r->fw_consumed == r->fw_sent;
+}
+
+static void json_str(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void fw_line(radio_t *r, const char *s, size_t n)
+{
+    if (n && s[n - 1] == '\r') n--;
+    printf("{\"node\":%d,\"t_us\":%llu,\"log\":", r->idx, (unsigned long long)vt_now());
+    json_str(stdout, s, n);
+    printf("}\n");
+    fflush(stdout);
+    if (r->fw_log) {
+        fwrite(s, 1, n, r->fw_log);
+        fputc('\n', r->fw_log);
+        fflush(r->fw_log);
+    }
+}
+
+static void fw_console(radio_t *r)
+{
+    while (r->fw_con >= 0) {
+        ssize_t n = read(r->fw_con, r->fw_cbuf + r->fw_clen, sizeof r->fw_cbuf - 1 - r->fw_clen);
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                if (r->fw_clen) fw_line(r, r->fw_cbuf, r->fw_clen);
+                r->fw_clen = 0;
+                close(r->fw_con);
+                r->fw_con = -1;
+            }
+            return;
+        }
+        r->fw_clen += (size_t)n;
+        char *start = r->fw_cbuf, *nl;
+        while ((nl = memchr(start, '\n', r->fw_clen - (size_t)(start - r->fw_cbuf))) != NULL) {
+            fw_line(r, start, (size_t)(nl - start));
+            start = nl + 1;
+        }
+        r->fw_clen -= (size_t)(start - r->fw_cbuf);
+        memmove(r->fw_cbuf, start, r->fw_clen);
+        if (r->fw_clen == sizeof r->fw_cbuf - 1) {            /* a very long line: cut it */
+            fw_line(r, r->fw_cbuf, r->fw_clen);
+            r->fw_clen = 0;
+        }
+    }
+}
+
+static const char *reason_name(int k);
+
+static void fw_announce(radio_t *r, const char *event)
+{
+    char sm[18], am[18], ev[48] = "";
+    mac_str(r->cfg->sta, sm);
+    mac_str(r->cfg->ap, am);
+    if (event) snprintf(ev, sizeof ev, "\"event\":\"%s\",", event);
+    const char *base = strrchr(r->cfg->app, '/');
+    emit("{%s\"index\":%d,\"script\":\"firmware\",\"app\":\"%s\",\"sta_mac\":\"%s\",\"ap_mac\":\"%s\",\"channel\":%u,"
+         "\"pid\":%ld,\"boot\":%u,\"reset_reason\":\"%s\",\"dir\":\"%s\"}\n",
+         ev, r->idx, base ? base + 1 : r->cfg->app, sm, am, r->cfg->channel, (long)r->pid, r->fw_boots,
+         reason_name(r->fw_reason), r->fw_dir);
+}
+
+static int fw_spawn(radio_t *r, int reason, int wake_cause, const char *event)
+{
+    int med[2], con[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, med) != 0) return -errno;
+    if (pipe2(con, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(med[0]);
+        close(med[1]);
+        return -e;
+    }
+    int sz = 4 << 20;
+    setsockopt(med[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    setsockopt(med[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    char a[6][64], sm[18], am[18];
+    mac_str(r->cfg->sta, sm);
+    mac_str(r->cfg->ap, am);
+    snprintf(a[0], 64, "%d", med[1]);
+    snprintf(a[1], 64, "%u", r->cfg->channel);
+    snprintf(a[2], 64, "%d", reason);
+    snprintf(a[3], 64, "%d", wake_cause);
+    snprintf(a[4], 64, "%llu", (unsigned long long)(C.seed * 1000003u + (uint64_t)r->idx * 7919u + r->fw_boots));
+    char *argv[] = { r->cfg->app, "--sim-fd", a[0], "--sta-mac", sm, "--ap-mac", am, "--channel", a[1],
+                     "--reset-reason", a[2], "--wake-cause", a[3], "--seed", a[4], "--dir", r->fw_dir,
+                     "--country", C.country, NULL };
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(med[0]); close(med[1]); close(con[0]); close(con[1]);
+        return -e;
+    }
+    if (pid == 0) {
+        sigprocmask(SIG_SETMASK, &s_orig_mask, NULL);
+        fcntl(med[1], F_SETFD, 0);
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0) dup2(null, 0);
+        dup2(con[1], 1);
+        execv(r->cfg->app, argv);
+        fprintf(stderr, "espnow-sim: cannot run firmware node %s: %s\n", r->cfg->app, strerror(errno));
+        _exit(127);
+    }
+    close(med[1]);
+    close(con[1]);
+    fcntl(med[0], F_SETFL, O_NONBLOCK);
+    fcntl(con[0], F_SETFL, O_NONBLOCK);
+    r->pid = pid;
+    r->med_fd = med[0];
+    r->fw_con = con[0];
+    r->fw_clen = 0;
+    r->fw_q.len = 0;
+    r->fw_sent = r->fw_consumed = 0;
+    r->fw_idle = r->fw_halting = false;
+    r->fw_told = 0;
+    r->fw_restart_at = FW_FOREVER;
+    r->started = false;
+    r->active = 0;
+    r->expect_exit = false;
+    r->fw_boots++;
+    r->fw_reason = reason;
+    fw_announce(r, event);
+    fw_clock(r);                         /* the node waits for the time before it boots */
+    return 0;
+}
+
+static void fw_start(radio_t *r, int reason, int wake_cause, const char *event)
+{
+    int e = fw_spawn(r, reason, wake_cause, event);
+    if (e != 0) fprintf(stderr, "espnow-sim: cannot start firmware node %d: %s\n", r->idx, strerror(-e));
+}
+
+static void fw_msg(radio_t *r, const uint8_t *buf, size_t n)
+{
+    sim_node_msg_t m;
+    if (!sim_node_decode(buf, n, &m)) {
+        fprintf(stderr, "espnow-sim: firmware node %d sent a malformed node message (%zu bytes); ignored\n", r->idx, n);
+        return;
+    }
+    if (m.type == SIM_NODE_IDLE) {
+        fw_console(r);                   /* its output so far, before anything else happens */
+        r->fw_idle = true;
+        r->fw_consumed = m.consumed;
+        r->fw_wake = m.wake_at;
+    } else if (m.type == SIM_NODE_HALT) {
+        fw_console(r);
+        uint64_t t = vt_now();
+        r->fw_halting = true;
+        r->expect_exit = true;
+        r->started = false;
+        r->active = 0;
+        if (m.kind == SIM_NODE_HALT_DEEP_SLEEP) {
+            r->fw_next_reason = RST_DEEPSLEEP;
+            r->fw_next_wake = WAKE_TIMER;
+            r->fw_pending_at = m.sleep_us == FW_FOREVER ? FW_FOREVER : t + m.sleep_us;
+            r->fw_event = "deep_sleep_wake";
+            emit("{\"event\":\"deep_sleep\",\"index\":%d,\"t_us\":%llu,\"sleep_us\":%lld}\n", r->idx,
+                 (unsigned long long)t, m.sleep_us == FW_FOREVER ? -1LL : (long long)m.sleep_us);
+        } else {
+            r->fw_next_reason = m.kind == SIM_NODE_HALT_RESTART ? RST_SW : RST_PANIC;
+            r->fw_next_wake = 0;
+            r->fw_pending_at = m.kind == SIM_NODE_HALT_RESTART ? t : t + FW_CRASH_DELAY_US;
+            r->fw_event = m.kind == SIM_NODE_HALT_RESTART ? "restart" : "panic";
+        }
+    } else if (m.type == SIM_NODE_RADIO) {
+        /* Light sleep: the radio hears nothing until the node wakes. */
+        if (!m.on) {
+            r->fw_saved_started = r->started;
+            r->started = false;
+        } else {
+            r->started = r->fw_saved_started;
+        }
+    }
+}
+
+/* Process gone (reaped): restart when its sleep or reboot is due. */
+static void fw_exited(radio_t *r, int st)
+{
+    fw_console(r);
+    if (r->fw_con >= 0) close(r->fw_con);
+    r->fw_con = -1;
+    bool expected = r->expect_exit;
+    process_gone(r);
+    if (!r->fw_powered) return;
+    if (expected && r->fw_halting) {
+        r->fw_restart_at = r->fw_pending_at;
+        return;
+    }
+    if (!expected && !s_quit) {
+        fprintf(stderr, "espnow-sim: firmware node %d died (%s %d); restarting it\n", r->idx,
+                WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        r->fw_next_reason = RST_PANIC;
+        r->fw_next_wake = 0;
+        r->fw_event = "crash";
+        r->fw_restart_at = vt_now() + FW_CRASH_DELAY_US;
+        r->respawns++;
+    }
+}
+
+static void fw_kill(radio_t *r)
+{
+    if (r->pid <= 0) return;
+    r->expect_exit = true;
+    r->fw_halting = false;
+    kill(r->pid, SIGKILL);
+    while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    fw_console(r);
+    if (r->fw_con >= 0) close(r->fw_con);
+    r->fw_con = -1;
+    process_gone(r);
+}
+
+/* Wakes what is due at the current simulated time; returns the wall-clock
+ * deadline of the next step (UINT64_MAX: none; now: poll and come back). */
+static uint64_t fw_step(uint64_t now)
+{
+    bool any = false, busy = false;
+    uint64_t next = FW_FOREVER;
+    for (int i = 0; i < NR; i++) {
+        radio_t *r = &R[i];
+        if (!fw(r)) continue;
+        any = true;
+        if ((r->pid > 0 && !fw_blocked(r)) || r->fw_q.len) busy = true;
+        uint64_t t = r->pid > 0 ? r->fw_wake : r->fw_restart_at;
+        if (r->pid > 0 && !r->fw_idle) t = FW_FOREVER;
+        if (t < next) next = t;
+    }
+    if (!any) return UINT64_MAX;
+    if (!C.realtime) {
+        if (busy || medium_next() != UINT64_MAX || next == FW_FOREVER) return UINT64_MAX;
+        if (!s_quiet) return now;          /* let pending input in first: it happened before the jump */
+        if (next > s_vt) s_vt = next;
+    } else if (next > vt_now()) {
+        return next == FW_FOREVER ? UINT64_MAX : s_t0 + next - 1;
+    }
+    fw_release();
+    uint64_t t = vt_now();
+    for (int i = 0; i < NR; i++) {
+        radio_t *r = &R[i];
+        if (!fw(r)) continue;
+        if (r->pid > 0 && r->fw_idle && r->fw_wake <= t && fw_blocked(r) && r->fw_told != t) {
+            fw_clock(r);
+        } else if (r->pid <= 0 && r->fw_powered && r->fw_restart_at <= t) {
+            fw_start(r, r->fw_next_reason, r->fw_next_wake, r->fw_event);
+        }
+    }
+    return now;
+}
+
+static int fw_fds(struct pollfd *fds, int *who, int nf)
+{
+    for (int i = 0; i < NR; i++) {
+        radio_t *r = &R[i];
+        if (!fw(r)) continue;
+        if (r->med_fd >= 0) { fds[nf] = (struct pollfd){ r->med_fd, POLLIN, 0 }; who[nf++] = i * 4; }
+        if (r->fw_con >= 0) { fds[nf] = (struct pollfd){ r->fw_con, POLLIN, 0 }; who[nf++] = i * 4 + 3; }
+    }
+    return nf;
+}
+
+static void fw_setup(radio_t *r)
+{
+    r->fw_con = -1;
+    r->fw_powered = true;
+    r->fw_restart_at = FW_FOREVER;
+    if (r->cfg->dir[0]) {
+        snprintf(r->fw_dir, sizeof r->fw_dir, "%s", r->cfg->dir);
+    } else {
+        if (!s_fw_tmp[0]) {
+            snprintf(s_fw_tmp, sizeof s_fw_tmp, "%s/espnow-sim-nodes-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+            if (!mkdtemp(s_fw_tmp)) s_fw_tmp[0] = '\0';
+        }
+        snprintf(r->fw_dir, sizeof r->fw_dir, "%s/node%d", s_fw_tmp, r->idx);
+    }
+    mkdir(r->fw_dir, 0755);
+    char p[600];
+    snprintf(p, sizeof p, "%s/console.log", r->fw_dir);
+    r->fw_log = fopen(p, "a");
+    fw_start(r, RST_POWERON, 0, NULL);
+}
+
+/* Control socket: reboot (reset pin), unplug (power off: RTC memory lost, NVS kept), replug. */
+static const char *fw_control(radio_t *r, const char *cmd, int reason)
+{
+    if (!strcmp(cmd, "reboot")) {
+        if (!r->fw_powered) return "node is unplugged";
+        fw_kill(r);
+        r->fw_restart_at = FW_FOREVER;
+        fw_start(r, reason, 0, "reboot");
+    } else if (!strcmp(cmd, "unplug")) {
+        if (!r->fw_powered) return "node is already unplugged";
+        fw_kill(r);
+        r->fw_powered = false;
+        r->fw_restart_at = FW_FOREVER;
+        emit("{\"event\":\"unplug\",\"index\":%d}\n", r->idx);
+    } else if (!strcmp(cmd, "replug")) {
+        if (r->fw_powered) return "node is plugged in";
+        r->fw_powered = true;
+        fw_start(r, RST_POWERON, 0, "replug");
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------ serial relay */
@@ -714,6 +1154,10 @@ static void read_medium(radio_t *r, uint64_t now)
             return;
         }
         if (n < 0) return;
+        if (fw(r) && buf[0] >= SIM_NODE_CLOCK) {
+            fw_msg(r, buf, (size_t)n);
+            continue;
+        }
         sim_med_msg_t m;
         if (!sim_med_decode(buf, (size_t)n, &m)) {
             fprintf(stderr, "espnow-sim: dongle %d sent a malformed medium message (%zd bytes); ignored\n", r->idx, n);
@@ -849,6 +1293,10 @@ static bool dir_arg(const char *s, int *d0, int *d1)
 
 static const char *reason_names[] = { "unknown", "poweron", "ext", "sw", "panic", "int_wdt", "task_wdt", "wdt",
                                       "deepsleep", "brownout" };
+static const char *reason_name(int k)
+{
+    return k >= 0 && k < (int)(sizeof reason_names / sizeof *reason_names) ? reason_names[k] : "unknown";
+}
 
 static void control_cmd(int fd, char *line)
 {
@@ -862,8 +1310,18 @@ static void control_cmd(int fd, char *line)
     double p = 0;
     bool need_dongle = !strcmp(c, "reboot") || !strcmp(c, "unplug") || !strcmp(c, "replug") || !strcmp(c, "ber") ||
                        !strcmp(c, "drop") || !strcmp(c, "baud");
+    bool power = !strcmp(c, "reboot") || !strcmp(c, "unplug") || !strcmp(c, "replug");
+    if (power && parse_int(tok[1], 0, NR - 1, &i) && fw(&R[i])) {
+        int reason = RST_EXT;
+        for (int k = 0; tok[2] && k < (int)(sizeof reason_names / sizeof *reason_names); k++)
+            if (!strcmp(tok[2], reason_names[k])) reason = k;
+        const char *e = fw_control(&R[i], c, reason);
+        if (e) reply(fd, "ERR %s: %s", c, e);
+        else reply(fd, "OK");
+        return;
+    }
     if (need_dongle && !parse_int(tok[1], 0, C.ndongles - 1, &i)) {
-        reply(fd, "ERR %s: dongle index must be 0..%d", c, C.ndongles - 1);
+        reply(fd, "ERR %s: dongle index must be 0..%d (or a firmware node for reboot/unplug/replug)", c, C.ndongles - 1);
         return;
     }
     uint64_t now = now_us();
@@ -1045,7 +1503,11 @@ void coord_usage(FILE *f)
             "  --drop-h2d P, --drop-d2h P    serial byte drop probability\n"
             "  --ap SSID:PASSWORD:CHANNEL    an access point (repeatable; empty password = open)\n"
             "  --node SPEC             a scripted node (repeatable): echo[,channel=C] |\n"
-            "                          sensor[,interval=MS][,to=MAC][,channel=C] | flood[,len=N][,rate=R][,to=MAC][,channel=C]\n",
+            "                          sensor[,interval=MS][,to=MAC][,channel=C] | flood[,len=N][,rate=R][,to=MAC][,channel=C]\n"
+            "  --node app=BINARY[,mac=MAC][,channel=C][,dir=DIR]\n"
+            "                          a firmware node: an ESP-IDF app or Arduino sketch built by `espnow node build`\n"
+            "                          (docs/NODES.md); without --realtime simulated time jumps whenever every\n"
+            "                          firmware node is blocked; its console lines print as {\"node\":I,\"log\":..}\n",
             COORD_MAX_RADIOS);
 }
 
@@ -1057,7 +1519,15 @@ static bool parse_node(const char *spec, radio_cfg_t *r, char *err, size_t cap)
     char *save = NULL;
     char *kind = strtok_r(buf, ",", &save);
     if (!kind) kind = "";
-    if (!strcmp(kind, "echo")) r->kind = RADIO_ECHO;
+    if (!strncmp(kind, "app=", 4)) {
+        r->kind = RADIO_FIRMWARE;
+        if (snprintf(r->app, sizeof r->app, "%s", kind + 4) >= (int)sizeof r->app || !r->app[0] ||
+            access(r->app, X_OK) != 0) {
+            snprintf(err, cap, "--node app=%s: not an executable (build one with `espnow node build`)", kind + 4);
+            return false;
+        }
+        kind = "app";
+    } else if (!strcmp(kind, "echo")) r->kind = RADIO_ECHO;
     else if (!strcmp(kind, "sensor")) r->kind = RADIO_SENSOR;
     else if (!strcmp(kind, "flood")) r->kind = RADIO_FLOOD;
     else {
@@ -1078,11 +1548,15 @@ static bool parse_node(const char *spec, radio_cfg_t *r, char *err, size_t cap)
         else if (!strcmp(kv, "interval")) ok = parse_int(val, 1, 3600000, &v) && (r->interval_ms = (uint32_t)v);
         else if (!strcmp(kv, "len")) ok = parse_int(val, 1, 1470, &v) && (r->len = (uint16_t)v);
         else if (!strcmp(kv, "rate")) ok = parse_int(val, 0, 255, &v) && sim_rate_known((uint8_t)v) && ((r->rate = (uint8_t)v), true);
+        else if (r->kind == RADIO_FIRMWARE && !strcmp(kv, "mac")) ok = coord_parse_mac(val, r->sta) && (r->have_sta = true);
+        else if (r->kind == RADIO_FIRMWARE && !strcmp(kv, "dir"))
+            ok = snprintf(r->dir, sizeof r->dir, "%s", val) < (int)sizeof r->dir;
         else if (!strcmp(kv, "to")) {
             ok = !strcmp(val, "broadcast") || coord_parse_mac(val, r->to);
             r->to_broadcast = !strcmp(val, "broadcast");
         } else {
-            snprintf(err, cap, "--node %s: unknown key '%s' (channel, interval, len, rate, to)", kind, kv);
+            snprintf(err, cap, "--node %s: unknown key '%s' (%s)", kind, kv,
+                     r->kind == RADIO_FIRMWARE ? "mac, channel, dir" : "channel, interval, len, rate, to");
             return false;
         }
         if (!ok) {
@@ -1179,6 +1653,11 @@ static int fail(const char *msg)
 
 static void cleanup(void)
 {
+    for (int i = 0; i < NR; i++) {
+        if (R[i].pid > 0 && fw(&R[i])) fw_kill(&R[i]);
+        if (R[i].fw_log) fclose(R[i].fw_log);
+        R[i].fw_log = NULL;
+    }
     for (int i = 0; i < C.ndongles; i++) {
         if (R[i].pid > 0) kill(R[i].pid, SIGTERM);
     }
@@ -1199,6 +1678,7 @@ static void cleanup(void)
         }
     }
     for (int i = 0; i < NR; i++) {
+        free(R[i].fw_q.b);
         free(R[i].q[0].b);
         free(R[i].q[1].b);
     }
@@ -1287,7 +1767,10 @@ int coord_main(int argc, char **argv)
     int cli_nodes = 0;
     for (int k = 0; k < argc; k++) cli_nodes += argv[k] && !strcmp(argv[k], "--node");
     int scene_nodes = C.nnodes - cli_nodes;
-    if (C.ndongles < 1) return fail("at least one dongle is needed (--dongles N or \"dongles\" in the scene)");
+    bool have_fw = false;
+    for (int k = 0; k < C.nnodes; k++) have_fw |= C.radios[COORD_MAX_RADIOS - 1 - k].kind == RADIO_FIRMWARE;
+    if (C.ndongles < 1 && !have_fw)
+        return fail("at least one dongle or firmware node is needed (--dongles N, --node app=BINARY, or the scene)");
     if (C.ndongles + C.nnodes > COORD_MAX_RADIOS) {
         snprintf(err, sizeof err, "%d dongles + %d nodes: more than %d radios", C.ndongles, C.nnodes, COORD_MAX_RADIOS);
         return fail(err);
@@ -1358,6 +1841,7 @@ int coord_main(int argc, char **argv)
         }
     }
     uint64_t now = now_us();
+    s_t0 = now;
     int rc = 0;
     for (int i = 0; i < NR; i++) {
         radio_t *r = &R[i];
@@ -1368,6 +1852,11 @@ int coord_main(int argc, char **argv)
         memcpy(r->sta, r->cfg->sta, 6);
         memcpy(r->ap, r->cfg->ap, 6);
         r->channel = r->cfg->channel;
+        if (fw(r)) {
+            r->next_at = UINT64_MAX;
+            fw_setup(r);
+            continue;
+        }
         if (r->cfg->kind != RADIO_DONGLE) {
             /* Scripted nodes: STA up on their channel, 11b/g/n, from the start. */
             r->started = true;
@@ -1392,9 +1881,21 @@ int coord_main(int argc, char **argv)
     int who[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 1];
     while (!s_quit) {
         now = now_us();
-        medium_run(now);
+        /* A dongle tells the medium of a state change before it answers its host, so a
+         * frame another dongle sent after that answer must be judged against the new
+         * state: take every message already queued by any dongle before judging frames
+         * (one poll round alone would see only the sockets ready when it started). */
+        for (int i = 0; i < C.ndongles; i++) {
+            if (R[i].cfg->kind == RADIO_DONGLE && R[i].med_fd >= 0) read_medium(&R[i], now);
+        }
+        /* Instant mode: frames of a running firmware node go on the air once it blocks. */
+        bool hold = !C.realtime && fw_any_running();
+        if (!hold) medium_run(now);
         uint64_t next = nodes_run(now);                 /* may put frames on the air */
-        uint64_t t = medium_next();
+        uint64_t t = hold ? UINT64_MAX : medium_next();
+        if (t < next) next = t;
+        fw_release();
+        t = fw_step(now);
         if (t < next) next = t;
         int nf = 0;
         for (int i = 0; i < C.ndongles; i++) {
@@ -1418,6 +1919,7 @@ int coord_main(int argc, char **argv)
                 who[nf++] = i * 4 + 2;
             }
         }
+        nf = fw_fds(fds, who, nf);
         if (s_listen >= 0) { fds[nf] = (struct pollfd){ s_listen, POLLIN, 0 }; who[nf++] = -1; }
         for (int k = 0; k < MAX_CLIENTS; k++) {
             if (s_cli[k].fd >= 0) { fds[nf] = (struct pollfd){ s_cli[k].fd, POLLIN, 0 }; who[nf++] = -2 - k; }
@@ -1436,6 +1938,7 @@ int coord_main(int argc, char **argv)
             break;
         }
         if (s_quit) break;
+        s_quiet = n == 0 && tp != NULL && tp->tv_sec == 0 && tp->tv_nsec == 0;
         if (s_chld) {
             s_chld = 0;
             reap();
@@ -1463,7 +1966,9 @@ int coord_main(int argc, char **argv)
             }
             radio_t *r = &R[who[k] / 4];
             int role = who[k] % 4;
-            if (role == 0 && fds[k].fd == r->med_fd) {
+            if (role == 3) {
+                fw_console(r);
+            } else if (role == 0 && fds[k].fd == r->med_fd) {
                 read_medium(r, now);
             } else if (role == 1 && fds[k].fd == r->ser_fd) {
                 if (fds[k].revents & POLLIN) read_serial(r);

@@ -10,7 +10,7 @@
 #define COORD_MAX_RADIOS 64           /* dongles + scripted nodes */
 #define COORD_MAX_APS 16
 
-enum { RADIO_DONGLE = 0, RADIO_ECHO, RADIO_SENSOR, RADIO_FLOOD };
+enum { RADIO_DONGLE = 0, RADIO_ECHO, RADIO_SENSOR, RADIO_FLOOD, RADIO_FIRMWARE };
 enum { DIR_H2D = 0, DIR_D2H = 1 };
 
 typedef struct {
@@ -26,6 +26,9 @@ typedef struct {
     uint8_t to[6];
     uint16_t len;                     /* flood payload length */
     uint8_t rate;                     /* wifi_phy_rate_t nodes send at */
+    /* firmware nodes (docs/NODES.md) */
+    char app[256];                    /* node executable (espnow node build) */
+    char dir[256];                    /* its NVS, RTC memory and console log; "" = a fresh temporary one */
 } radio_cfg_t;
 
 typedef struct {

@@ -323,7 +323,8 @@ int main(int argc, char **argv)
     bool child = false;
 
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dongles") || !strcmp(argv[i], "--scene")) return coord_main(argc, argv);
+        if (!strcmp(argv[i], "--dongles") || !strcmp(argv[i], "--scene") || !strcmp(argv[i], "--node"))
+            return coord_main(argc, argv);
     }
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];

@@ -2,9 +2,11 @@
  * ESP-IDF function of the same name, and streams responses and events back.
  *
  * Threading: br_core_feed/br_core_poll/br_core_emit_hello run in one task (the
- * core task). The ESP-NOW callbacks the core registers run in the Wi-Fi task and
- * only copy into lock-free single-producer rings, then call port->notify.
- * br_core_log may be called from any task (it is also lock-free, drops are counted).
+ * core task). The ESP-NOW callbacks the core registers run in the Wi-Fi task, and
+ * br_core_wifi_event in the event-loop task: they only copy into lock-free
+ * single-producer rings, then call port->notify; the core task turns the records
+ * into events in br_core_poll. br_core_log may be called from any task, also before
+ * br_core_init (it is lock-free too; drops are counted).
  * No heap is used: every buffer is static and sized by the constants below. */
 #ifndef BRIDGE_CORE_H
 #define BRIDGE_CORE_H
@@ -48,7 +50,8 @@ void br_core_emit_hello(void);
 /* Queues a LOG event; safe from any task, never blocks. */
 void br_core_log(uint8_t level, const char *text, size_t len);
 /* A Wi-Fi event from the glue's event handler (1 STA connected, 2 STA disconnected,
- * 3 home channel changed); queues a WIFI_EVENT event. */
+ * 3 home channel changed). One producer task; never blocks. The WIFI_EVENT event
+ * is queued by the next br_core_poll (a full hand-off ring counts it as dropped). */
 void br_core_wifi_event(uint8_t event, uint8_t channel, uint16_t reason);
 /* Counter snapshot in the order of PROTOCOL.md section 10. */
 void br_core_stats(uint32_t out[BR_STATS_COUNT]);

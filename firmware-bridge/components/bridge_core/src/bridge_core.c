@@ -7,6 +7,7 @@
 
 #include "bridge_dispatch.h"
 #include "bridge_frame.h"
+#include "bridge_idf_compat.h"
 #include "bridge_msg.h"
 #include "bridge_rings.h"
 #include "bridge_state.h"
@@ -26,7 +27,11 @@ static uint8_t s_rx_storage[BR_RXBUF_MAX * 2u];
 static uint8_t s_status_storage[BR_SEND_SLOTS * 12u + 16u];
 static uint8_t s_log_storage[BR_LOG_RING];
 static br_ring_t s_rx_ring, s_status_ring, s_log_ring;
-static atomic_flag s_log_lock = ATOMIC_FLAG_INIT;
+/* Log try-lock: an exchange on a word, which every supported IDF implements on every
+ * chip (on a core without atomic instructions, as a call into IDF's atomics). */
+static _Atomic uint32_t s_log_lock;
+static bool s_log_ring_ready;   /* guarded by s_log_lock */
+static bool s_core_inited;
 
 static br_splitter_t s_splitter;
 
@@ -234,14 +239,6 @@ void br_core_feed(const uint8_t *data, size_t len)
 
 /* ---------- radio callbacks (Wi-Fi task: copy and return, never block) ---------- */
 
-static uint8_t rate_of(const wifi_pkt_rx_ctrl_t *rx)
-{
-    if (rx == NULL) return 63;
-    if (rx->sig_mode == 0) return (uint8_t)(rx->rate & 0x3F);
-    if (rx->sig_mode == 1) return (uint8_t)((rx->sgi ? 0x18 : 0x10) + (rx->mcs & 7));  /* HT MCS0..7, long/short GI */
-    return 63;
-}
-
 static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int len)
 {
     if (info == NULL || info->src_addr == NULL || data == NULL || len < 0) return;
@@ -272,7 +269,7 @@ static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int le
     else if (memcmp(info->des_addr, bcast, 6) == 0) dst = BR_DST_BROADCAST;
     else if (memcmp(info->des_addr, br_state.ap_mac, 6) == 0) dst = BR_DST_AP;
     memcpy(rec, info->src_addr, 6);
-    rec[6] = (uint8_t)(dst << 6 | rate_of(rx));
+    rec[6] = (uint8_t)(dst << 6 | br_rate_of_rx(rx));
     rec[7] = rx ? (uint8_t)(int8_t)rx->rssi : 0;
     rec[8] = rx ? (uint8_t)rx->channel : 0;
     uint32_t ts = rx ? (uint32_t)rx->timestamp : 0;
@@ -311,14 +308,24 @@ esp_err_t br_core_register_callbacks(void)
     return e;
 }
 
+/* The log ring works before br_core_init: lines logged during boot wait for the core. */
+static void log_ring_ready(void)
+{
+    if (!s_log_ring_ready) {
+        br_ring_init(&s_log_ring, s_log_storage, sizeof s_log_storage);
+        s_log_ring_ready = true;
+    }
+}
+
 void br_core_log(uint8_t level, const char *text, size_t len)
 {
     if (len > 200) len = 200;
     /* Try-lock: a contended log line is dropped and counted rather than blocking a task. */
-    if (atomic_flag_test_and_set(&s_log_lock)) {
+    if (atomic_exchange(&s_log_lock, 1u) != 0u) {
         atomic_fetch_add(&br_state.log_dropped, 1);
         return;
     }
+    log_ring_ready();
     uint8_t *rec = br_ring_reserve(&s_log_ring, (uint16_t)(len + 1));
     if (rec == NULL) {
         atomic_fetch_add(&br_state.log_dropped, 1);
@@ -327,8 +334,18 @@ void br_core_log(uint8_t level, const char *text, size_t len)
         memcpy(rec + 1, text, len);
         br_ring_commit(&s_log_ring, (uint16_t)(len + 1));
     }
-    atomic_flag_clear(&s_log_lock);
+    atomic_store(&s_log_lock, 0u);
     if (s_port && s_port->notify) s_port->notify(s_port->ctx);
+}
+
+/* First init keeps what was logged before it; a later one (the host build's
+ * simulated restart) starts empty, as a real restart does. */
+static void log_ring_boot(void)
+{
+    if (atomic_exchange(&s_log_lock, 1u) != 0u) return;   /* a logger holds it and readies the ring */
+    if (s_core_inited) s_log_ring_ready = false;
+    log_ring_ready();
+    atomic_store(&s_log_lock, 0u);
 }
 
 /* ---------- core task ---------- */
@@ -411,6 +428,7 @@ void br_core_poll(void)
     drain_statuses();
     drain_rx();
     drain_logs();
+    br_wifi_events_drain();
     br_dispatch_poll();
     txq_flush();
     if (s_txq_used == 0 && br_state.restart_pending) {
@@ -435,11 +453,15 @@ void br_core_init(const br_port_t *port, const br_identity_t *identity)
 {
     s_port = port;
     s_identity = *identity;
+    /* Log lines dropped before the first init stay counted. */
+    uint32_t early_log_drops = s_core_inited ? 0u : atomic_load(&br_state.log_dropped);
     memset(&br_state, 0, sizeof br_state);
+    atomic_store(&br_state.log_dropped, early_log_drops);
     atomic_store(&br_state.rxbuf, BR_RXBUF_DEFAULT);
     br_ring_init(&s_rx_ring, s_rx_storage, sizeof s_rx_storage);
     br_ring_init(&s_status_ring, s_status_storage, sizeof s_status_storage);
-    br_ring_init(&s_log_ring, s_log_storage, sizeof s_log_storage);
+    log_ring_boot();
+    br_wifi_events_init();
     br_splitter_init(&s_splitter);
     s_txq_head = s_txq_tail = s_txq_used = 0;
     s_txrec_head = s_txrec_count = s_txq_sent_in_rec = 0;
@@ -450,6 +472,7 @@ void br_core_init(const br_port_t *port, const br_identity_t *identity)
     esp_read_mac(br_state.sta_mac, ESP_MAC_WIFI_STA);
     esp_read_mac(br_state.ap_mac, ESP_MAC_WIFI_SOFTAP);
     br_dispatch_init();
+    s_core_inited = true;
 }
 
 void br_core_stats(uint32_t out[BR_STATS_COUNT])

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "bridge_idf_compat.h"
 #include "bridge_proto.h"
 #include "esp_mac.h"
 #include "esp_now.h"
@@ -62,7 +63,8 @@ void br_hello_values(br_value_t *v)
     uint8_t mac[6];
     if (esp_wifi_get_mac(WIFI_IF_STA, mac) == ESP_OK) memcpy(br_state.sta_mac, mac, 6);
     if (esp_wifi_get_mac(WIFI_IF_AP, mac) == ESP_OK) memcpy(br_state.ap_mac, mac, 6);
-    uint32_t caps = id->caps | BR_CAP_LONG_RANGE | BR_CAP_WAKE_WINDOW | BR_CAP_PEER_RATE_CONFIG;
+    uint32_t caps = id->caps | BR_CAP_LONG_RANGE | BR_CAP_WAKE_WINDOW;
+    if (BR_HAVE_PEER_RATE_CONFIG) caps |= BR_CAP_PEER_RATE_CONFIG;
     if (BR_HAVE_ESPNOW_V2) caps |= BR_CAP_ESPNOW_V2;
     size_t n = 0;
     v[n++].i = BR_PROTO_VERSION;
@@ -266,16 +268,9 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
     case BR_CMD_ESPNOW_SET_WAKE_WINDOW:
         e = esp_now_set_wake_window((uint16_t)in[0].i);
         break;
-    case BR_CMD_ESPNOW_SET_PEER_RATE_CONFIG: {
-        esp_now_rate_config_t rc;
-        memset(&rc, 0, sizeof rc);
-        rc.phymode = (wifi_phy_mode_t)in[1].i;
-        rc.rate = (wifi_phy_rate_t)in[2].i;
-        rc.ersu = in[3].i != 0;
-        rc.dcm = in[4].i != 0;
-        e = esp_now_set_peer_rate_config(in[0].ptr, &rc);
+    case BR_CMD_ESPNOW_SET_PEER_RATE_CONFIG:
+        e = br_set_peer_rate(in[0].ptr, in[1].i, in[2].i, in[3].i != 0, in[4].i != 0);
         break;
-    }
     case BR_CMD_WIFI_SET_MODE:
         e = in[0].i > 3 ? ESP_ERR_INVALID_ARG : esp_wifi_set_mode((wifi_mode_t)in[0].i);
         break;
@@ -397,7 +392,7 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
     }
     case BR_CMD_WIFI_CONFIG_ESPNOW_RATE:
         e = in[0].i > 1 ? ESP_ERR_INVALID_ARG
-                        : esp_wifi_config_espnow_rate((wifi_interface_t)in[0].i, (wifi_phy_rate_t)in[1].i);
+                        : br_config_espnow_rate((wifi_interface_t)in[0].i, (wifi_phy_rate_t)in[1].i);
         break;
     default:
         e = ESP_ERR_NOT_SUPPORTED;
@@ -407,7 +402,7 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
     br_core_respond(slot, code, out);
 }
 
-void br_core_wifi_event(uint8_t event, uint8_t channel, uint16_t reason)
+bool br_dispatch_wifi_event(uint8_t event, uint8_t channel, uint16_t reason)
 {
     if (event == 2) s.last_disconnect_reason = reason;
     br_value_t v[3];
@@ -415,7 +410,7 @@ void br_core_wifi_event(uint8_t event, uint8_t channel, uint16_t reason)
     v[0].i = event;
     v[1].i = channel;
     v[2].i = reason;
-    if (!br_core_emit_event(BR_EVT_WIFI_EVENT, v)) br_state.counters[BR_STAT_EVENTS_DROPPED]++;
+    return br_core_emit_event(BR_EVT_WIFI_EVENT, v);
 }
 
 void br_dispatch_poll(void)

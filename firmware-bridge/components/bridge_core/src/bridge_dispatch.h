@@ -2,6 +2,7 @@
 #ifndef BRIDGE_DISPATCH_H
 #define BRIDGE_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,9 @@ void br_dispatch_init(void);
 void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, size_t len);
 /* Periodic work: SET_BAUD revert timer. */
 void br_dispatch_poll(void);
+/* A Wi-Fi event in the core task: updates the STA status and queues WIFI_EVENT;
+ * false when the link queue has no room for it yet. */
+bool br_dispatch_wifi_event(uint8_t event, uint8_t channel, uint16_t reason);
 /* The HELLO body values (event and HELLO response share them). */
 void br_hello_values(br_value_t *v);
 

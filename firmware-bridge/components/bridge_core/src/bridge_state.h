@@ -63,6 +63,10 @@ const br_identity_t *br_core_identity(void);
 const br_port_t *br_core_port(void);
 void br_core_clear_stats(void);
 
+/* Wi-Fi events handed over by br_core_wifi_event (bridge_wifi_events.c). */
+void br_wifi_events_init(void);
+void br_wifi_events_drain(void);
+
 /* Send tracking (bridge_sends.c). */
 void br_sends_init(void);
 /* Starts tracking a send of `count` statuses; false when all slots are busy. */

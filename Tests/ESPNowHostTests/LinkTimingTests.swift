@@ -1,0 +1,104 @@
+// Retry timing that follows the link: control calls on a slow serial link during a
+// receive flood, and attempt timeouts that are not usable durations.
+import ESPNowDevice
+import ESPNowSimulator
+import ESPNowWire
+import Foundation
+import NIOCore
+import Testing
+
+@Suite("link-aware retry timing", .serialized)
+struct LinkTimingTests {
+    /// At 115,200 baud a flood fills the dongle's queue towards the host many times over;
+    /// a PING's response queues behind those RECV events. With the default options every
+    /// call still succeeds: the client does not give up while the link keeps delivering.
+    @Test func pingDuringFloodAtSlowBaud() async throws {
+        var o = AirOptions(dongles: 1, nodes: ["flood,len=250"])
+        o.baud = 115_200
+        o.seed = 11
+        let air = try await SimulatedAir.start(o)
+        defer { air.shutdown() }
+        let d = try await ESPNowDevice.connect(path: air.dongles[0].port!)
+        do {
+            #expect(d.info.baud == 115_200)
+            try await activate(d)
+            // The flood reaches the host: the link is saturated from here on.
+            #expect(try await d.packetQueue.next(timeout: .seconds(30)) != nil)
+            let clock = ContinuousClock()
+            var failures: [String] = []
+            var slowest = Duration.zero
+            let n = 20
+            for i in 0..<n {
+                let t0 = clock.now
+                do {
+                    let r = try await d.ping([UInt8(i)])
+                    #expect(r.data == [UInt8(i)])
+                } catch {
+                    failures.append("\(error)")
+                }
+                slowest = max(slowest, clock.now - t0)
+            }
+            let st = try await d.stats()
+            let h = d.hostCounters
+            print("""
+                PING during a flood at 115200 baud: \(n - failures.count)/\(n) answered, slowest \(slowest); \
+                host retransmissions \(h.retransmissions), packets received \(h.packetsReceived), \
+                host drops \(h.packetsDropped); device events dropped \(st["events_dropped"]), rx dropped \(st.rxDropped)
+                """)
+            #expect(failures == [])
+        } catch {
+            await d.close()
+            throw error
+        }
+        await d.close()
+    }
+
+    /// Options no client can work with are refused with a message naming the option,
+    /// before the port is touched: the dongle sees exactly the frames a good client sends.
+    @Test func unusableTimingOptionsAreRefusedBeforeTheWire() async throws {
+        let sim = SimulatedDongles()
+        defer { sim.shutdown() }
+        let ports = try sim.start(2)
+        var bad: [(String, DeviceOptions)] = []
+        for t in [TimeAmount.milliseconds(-1), .zero, .nanoseconds(Int64.min)] {
+            var o = DeviceOptions()
+            o.attemptTimeout = t
+            bad.append(("attemptTimeout", o))
+        }
+        for n in [0, -3] {
+            var o = DeviceOptions()
+            o.attempts = n
+            bad.append(("attempts", o))
+        }
+        var o = DeviceOptions()
+        o.deviceBacklogBytes = -1
+        bad.append(("deviceBacklogBytes", o))
+        o = DeviceOptions()
+        o.packetQueueCapacity = 0
+        bad.append(("packetQueueCapacity", o))
+        o = DeviceOptions()
+        o.reconnectInterval = .milliseconds(-5)
+        bad.append(("reconnectInterval", o))
+        for (name, options) in bad {
+            do {
+                let d = try await ESPNowDevice.connect(path: ports[0].port, options: options)
+                await d.close()
+                Issue.record("\(name): accepted")
+            } catch {
+                if case .invalidArgument(let text) = error {
+                    #expect(text.contains(name), "\(text)")
+                } else {
+                    Issue.record("\(name): \(error) is not invalidArgument")
+                }
+            }
+        }
+        // Dongle 0 saw the refused clients (if anything reached it), dongle 1 did not.
+        var frames: [UInt32] = []
+        for p in ports {
+            let d = try await ESPNowDevice.connect(path: p.port)
+            frames.append(try await d.stats()["link_rx_frames"])
+            await d.close()
+        }
+        #expect(frames[0] == frames[1], "link_rx_frames \(frames)")
+    }
+}

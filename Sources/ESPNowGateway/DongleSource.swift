@@ -65,6 +65,8 @@ struct DongleSource: Sendable {
         let info = device.info
         let channel = try? await device.wifiGetChannel().primary
         setStatus(DongleStatus(port: path, connected: true, mac: info.staMAC.description, channel: channel.map(Int.init)))
+        gateway.devices.withLockedValue { $0[path] = device }
+        defer { gateway.devices.withLockedValue { _ = $0.removeValue(forKey: path) } }
         logger.info("dongle \(path) (\(info.staMAC)) listening on channel \(channel.map { "\($0)" } ?? "?")")
         var seenHost: UInt64 = 0
         var seenDevice: UInt64 = 0

@@ -1,3 +1,4 @@
+import ESPNowDevice
 import ESPNowWire
 import Foundation
 import Logging
@@ -45,6 +46,8 @@ public final class Gateway: Service, Sendable {
     let nextObserver = NIOLockedValueBox(0)
     let spoolActive = NIOLockedValueBox(false)
     let downlinks = DownlinkBook()
+    /// Connected dongles by port (always-on deliveries use any of them).
+    let devices = NIOLockedValueBox<[String: ESPNowDevice]>([:])
     /// The device paths to listen on (`sim` and `auto` already resolved by the caller).
     let ports: [String]
 
@@ -129,6 +132,8 @@ public final class Gateway: Service, Sendable {
             for n in config.nodes.values {
                 try await store.configureNode(n.mac, name: n.name, decoder: n.decoder?.description, lmk: n.lmk)
             }
+            let released = try await store.releaseClaims(gateway: config.gatewayID, nowUs: nowUs())
+            if released > 0 { logger.info("\(released) downlink(s) left mid-attempt by the last run are pending again") }
             let v = downlinks.version
             downlinks.replace(try await store.pendingDownlinks(), readAfter: v)
         }
@@ -167,11 +172,20 @@ public final class Gateway: Service, Sendable {
                 lastPoll = now
                 let v = downlinks.version
                 if let p = try? await store.pendingDownlinks() { downlinks.replace(p, readAfter: v) }
+                await deliverToAlwaysOn()
             }
             if let store, now - lastPrune >= 60_000_000 {
                 lastPrune = now
                 await prune(store, now: now)
             }
+        }
+    }
+
+    /// Nodes that always listen get their messages without waiting for an uplink.
+    func deliverToAlwaysOn() async {
+        for n in config.nodes.values where n.alwaysOn && downlinks.hasPending(n.mac) {
+            guard let device = devices.withLockedValue({ $0.sorted { $0.key < $1.key }.first?.value }) else { return }
+            await Downlinker(gateway: self, device: device).deliver(to: n.mac)
         }
     }
 

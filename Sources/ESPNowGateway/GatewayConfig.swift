@@ -9,12 +9,15 @@ public struct NodeConfig: Sendable, Hashable {
     public var decoder: DecoderKind?
     /// 16-byte local master key: the node is added as an encrypted peer.
     public var lmk: [UInt8]?
+    /// The node always listens: downlinks go out as soon as they are queued, not after an uplink.
+    public var alwaysOn = false
 
-    public init(mac: MACAddress, name: String? = nil, decoder: DecoderKind? = nil, lmk: [UInt8]? = nil) {
+    public init(mac: MACAddress, name: String? = nil, decoder: DecoderKind? = nil, lmk: [UInt8]? = nil, alwaysOn: Bool = false) {
         self.mac = mac
         self.name = name
         self.decoder = decoder
         self.lmk = lmk
+        self.alwaysOn = alwaysOn
     }
 }
 
@@ -99,7 +102,7 @@ public struct GatewayConfig: Sendable {
     static let topKeys: Set<String> = ["gateway_id", "ports", "channel", "db", "spool", "spool_limit", "queue", "batch",
                                        "dedup_window", "dedup_seq_window", "retain_raw", "retain_readings", "allow",
                                        "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout"]
-    static let nodeKeys: Set<String> = ["mac", "name", "decoder", "lmk"]
+    static let nodeKeys: Set<String> = ["mac", "name", "decoder", "lmk", "always_on"]
 
     /// Reads a TOML configuration; unknown keys and wrongly typed values are errors that
     /// name the key.
@@ -196,6 +199,10 @@ public struct GatewayConfig: Sendable {
                     nc.decoder = k
                 }
                 if let l = try str("lmk", in: t, ctx) { nc.lmk = try parseLMK(l, "\(file): \(ctx)lmk") }
+                if let a = t["always_on"] {
+                    guard let b = a.bool else { throw Error("\(file): \(ctx)always_on must be true or false") }
+                    nc.alwaysOn = b
+                }
                 c.nodes[nc.mac] = nc
             }
         }

@@ -234,6 +234,16 @@ public final class PostgresStore: GatewayStore {
         }
     }
 
+    public func releaseClaims(gateway: String, nowUs: Int64) async throws -> Int {
+        try await other.run { c, logger in
+            var n = 0
+            for try await _ in try await c.query("""
+                UPDATE downlinks SET state = 'pending', updated_us = \(nowUs) WHERE state = 'sending' AND gateway = \(gateway) RETURNING id
+                """, logger: logger).decode(Int64.self) { n += 1 }
+            return n
+        }
+    }
+
     public func readings(node: MACAddress?, field: String?, sinceUs: Int64?, limit: Int) async throws -> [StoredReading] {
         try await other.run { c, logger in
             let rows = try await c.query("""

@@ -184,6 +184,14 @@ public final class SQLiteStore: GatewayStore {
         }
     }
 
+    public func releaseClaims(gateway: String, nowUs: Int64) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE downlinks SET state = 'pending', updated_us = ? WHERE state = 'sending' AND gateway = ?",
+                           arguments: [nowUs, gateway])
+            return db.changesCount
+        }
+    }
+
     public func readings(node: MACAddress?, field: String?, sinceUs: Int64?, limit: Int) async throws -> [StoredReading] {
         try await pool.read { db in
             var sql = "SELECT packet_id, node, time_us, field, value, text, unit FROM readings WHERE 1 = 1"

@@ -24,6 +24,8 @@ public protocol GatewayStore: Sendable {
     /// Ends an attempt: delivered, or back to pending (failed after `max_attempts`).
     func finishDownlink(id: Int64, delivered: Bool, error: String?, nowUs: Int64) async throws -> DownlinkState
     func downlink(id: Int64) async throws -> Downlink?
+    /// Puts this gateway's unfinished attempts (`sending`, left by a crash) back to `pending`.
+    func releaseClaims(gateway: String, nowUs: Int64) async throws -> Int
     /// Stored readings, newest first (`limit` rows at most).
     func readings(node: MACAddress?, field: String?, sinceUs: Int64?, limit: Int) async throws -> [StoredReading]
     /// Stored packets, oldest first.

@@ -25,6 +25,7 @@ struct ConfigTests {
             name = "attic"
             decoder = "layout:th"
             lmk = "00112233445566778899aabbccddeeff"
+            always_on = true
             """)
         #expect(c.gatewayID == "barn")
         #expect(c.ports == ["/dev/ttyACM0", "sim"])
@@ -34,6 +35,7 @@ struct ConfigTests {
         let mac = try #require(MACAddress("aa:bb:cc:dd:ee:01"))
         #expect(c.nodes[mac]?.decoder == .layout("th"))
         #expect(c.nodes[mac]?.lmk?.count == 16)
+        #expect(c.nodes[mac]?.alwaysOn == true)
         #expect(c.layouts.first?.name == "th")
         #expect(c.allow == [mac])
     }

@@ -115,6 +115,44 @@ struct GatewayServiceTests {
         await check.close()
     }
 
+    /// An always-listening node gets its message without an uplink; a node that never
+    /// acknowledges ends `failed` after its attempts; a crash mid-attempt is undone at start.
+    @Test func alwaysOnDeliveryFailureAndReleasedClaims() async throws {
+        let air = try await SimulatedAir.start(AirOptions(dongles: 2))
+        defer { air.shutdown() }
+        let node = try await Self.nodeDevice(air.dongles[1].port!)
+        defer { Task { await node.close() } }
+        let ghost = MACAddress(0x02, 0x11, 0x22, 0x33, 0x44, 0x55)  // nobody has this address
+        var config = GatewayConfig()
+        config.gatewayID = "g"
+        config.downlinkAttempts = 2
+        config.downlinkPollUs = 200_000
+        config.nodes[node.info.staMAC] = NodeConfig(mac: node.info.staMAC, alwaysOn: true)
+        config.nodes[ghost] = NodeConfig(mac: ghost, alwaysOn: true)
+        let path = tempPath("g.sqlite")
+        let pre = try SQLiteStore(path: path)
+        try await pre.migrate()
+        let stuck = try await pre.queueDownlink(node: node.info.staMAC, payload: [0xAA], maxAttempts: 3, nowUs: 1)
+        #expect(try await pre.claimDownlink(id: stuck, gateway: "g", nowUs: 2))  // as if the last run crashed here
+        await pre.close()
+        let store = try SQLiteStore(path: path)
+        let gateway = try Gateway(config: config, store: store, ports: [air.dongles[0].port!])
+        try await Self.running([gateway]) {
+            let first = try await node.packetQueue.next(timeout: .seconds(30))
+            #expect(first?.bytes == [0xAA])
+            let id = try await gateway.queueDownlink(node: node.info.staMAC, payload: Array("on".utf8))
+            let got = try await node.packetQueue.next(timeout: .seconds(30))
+            #expect(got?.bytes == Array("on".utf8))
+            try await eventually("delivered") { try await store.downlink(id: id)?.state == .delivered }
+            let lost = try await gateway.queueDownlink(node: ghost, payload: [1])
+            try await eventually("failed after 2 attempts") { try await store.downlink(id: lost)?.state == .failed }
+            let d = try #require(try await store.downlink(id: lost))
+            #expect(d.attempts == 2)
+            #expect(d.lastError == "not acknowledged by the node")
+            #expect(try await store.downlink(id: stuck)?.state == .delivered)
+        }
+    }
+
     /// Two gateways on the same air write into one PostgreSQL: every broadcast is heard
     /// twice and stored once (seq-keyed and payload-hash-keyed packets).
     @Test func twoGatewaysOnePostgres() async throws {

@@ -38,19 +38,32 @@ struct GatewayServiceTests {
         return d
     }
 
+    /// Simulated sensors into SQLite, through a dongle reboot and an unplug/replug, with a
+    /// second configured dongle missing all along (the gateway keeps running and says so).
     @Test func simulatedSensorsIntoSQLite() async throws {
         let air = try await SimulatedAir.start(AirOptions(dongles: 1, nodes: ["sensor,interval=50", "sensor,interval=70"]))
         defer { air.shutdown() }
         var config = GatewayConfig()
         config.gatewayID = "test"
         let store = try SQLiteStore(path: tempPath("gw.sqlite"))
-        let gateway = try Gateway(config: config, store: store, ports: [air.dongles[0].port!])
+        let missing = tempPath("no-such-dongle")
+        let gateway = try Gateway(config: config, store: store, ports: [air.dongles[0].port!, missing])
         let check = try SQLiteStore(path: store.path)
+        func packets() async throws -> Int64 { try await check.nodes().reduce(0) { $0 + $1.packets } }
         try await Self.running([gateway]) {
             try await eventually("10 readings from each sensor") {
                 let n = try await check.nodes()
                 return n.count == 2 && n.allSatisfy { $0.packets >= 10 }
             }
+            #expect(gateway.stats.dongles[missing]?.connected == false)
+            #expect(gateway.stats.dongles[air.dongles[0].port!]?.connected == true)
+            try await air.reboot(0)
+            var before = try await packets()
+            try await eventually("readings after the dongle rebooted") { try await packets() >= before + 20 }
+            try await air.unplug(0)
+            try await air.replug(0)
+            before = try await packets()
+            try await eventually("readings after the dongle was replugged") { try await packets() >= before + 20 }
         }
         let sensors = Set(air.nodes.compactMap(\.staMAC))
         let nodes = try await check.nodes()

@@ -8,7 +8,7 @@ SWIFTC       ?= $(shell command -v /opt/swift/usr/bin/swiftc || command -v swift
 PYTHON       ?= python3
 FUZZ_TIME    ?= 600          # seconds per target for `make fuzz`
 SMOKE_TIME   ?= 20           # seconds per target in `make test`
-APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf libsqlite3-dev postgresql
+APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv libsqlite3-dev postgresql
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CORE_DIR     := firmware-bridge/components/bridge_core
@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests bench-sim bench-host bench-gateway tsan soak clean
+        c-tests portability sim-tests node-tests node-demo bench-sim bench-host bench-gateway tsan soak clean
 
 all: build
 
@@ -55,7 +55,7 @@ wire-demo: deps
 # Swift tests run last so that their summary closes the output. The gateway tests use a
 # private PostgreSQL (tools/pgtest.sh: initdb + pg_ctl in a temporary directory, Unix
 # socket only), stopped and removed afterwards whatever the outcome.
-test: deps check-vectors c-tests portability fuzz-smoke sim-tests
+test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests
 	$(SWIFT) build --build-tests
 	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
 	ESPNOW_TEST_PG_DIR=$$pgdir $(SWIFT) test --skip-build; status=$$?; \
@@ -79,6 +79,9 @@ c-tests: $(FUZZ_DIR)
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) \
 	    Tests/CCore/test_dispatch.c -o $(FUZZ_DIR)/test_dispatch
 	$(FUZZ_DIR)/test_dispatch
+	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -DESP_NOW_MAX_DATA_LEN_V2=1490 -I$(CORE_INC) -I$(EMU_DIR)/include \
+	    $(CORE_SRCS) $(EMU_SRCS) Tests/CCore/test_dispatch.c -o $(FUZZ_DIR)/test_dispatch_1490
+	$(FUZZ_DIR)/test_dispatch_1490
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -DBR_HAVE_CONFIG_ESPNOW_RATE=0 -Wl,--wrap=esp_now_set_peer_rate_config \
 	    -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) Tests/CCore/test_idf_compat.c -o $(FUZZ_DIR)/test_idf_compat
 	$(FUZZ_DIR)/test_idf_compat
@@ -130,12 +133,27 @@ fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/fuzz-dispatch $(FUZZ
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_TIME=$(SMOKE_TIME)
 
-# Scenario tests of the simulated air (Python client over the dongles' ptys), and a
-# short realtime fidelity check with generous bounds; `make bench-sim` is the full one.
+# Scenario tests of the simulated air (Python client over the dongles' ptys). Realtime
+# fidelity is measured wall-clock, so it is a benchmark (`make bench-sim`), not a test.
 sim-tests: deps
 	$(SWIFT) build --product espnow-sim
 	$(PYTHON) Tests/Simulator/test_scenarios.py .build/debug/espnow-sim
-	$(PYTHON) Tests/Simulator/bench_sim.py .build/debug/espnow-sim --quick
+
+# Firmware nodes (docs/NODES.md): ESP-IDF apps in Tests/Nodes/apps built by nodebuild.py
+# (sdkconfig through ESP-IDF's kconfgen from PyPI, in a venv) and run on the simulated air.
+NODE_VENV := .build-node/venv
+$(NODE_VENV)/bin/python:
+	$(PYTHON) -m venv $(NODE_VENV)
+	$(NODE_VENV)/bin/python -m pip install -q "esp-idf-kconfig>=2.5,<4"
+# One command: a firmware node (an Arduino sketch) sending to a simulated dongle, seen with `espnow listen`.
+node-demo: deps $(NODE_VENV)/bin/python
+	$(SWIFT) build --product espnow-sim
+	$(SWIFT) build --product espnow
+	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python sh Benchmarks/node_demo.sh
+
+node-tests: deps $(NODE_VENV)/bin/python
+	$(SWIFT) build --product espnow-sim
+	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python $(PYTHON) Tests/Nodes/test_nodes.py .build/debug/espnow-sim
 
 bench-sim: deps
 	$(SWIFT) build -c release --product espnow-sim
@@ -176,4 +194,4 @@ bench-codec: deps
 	$(SWIFT) run -c release codec-bench
 
 clean:
-	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR)
+	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR) .build-node

@@ -60,6 +60,8 @@ public struct SoakReport: Sendable, CustomStringConvertible {
     public var retransmissions: UInt64 = 0
     public var flippedBits = 0
     public var seconds = 0.0
+    /// Errors the sends threw, by name.
+    public var errors: [String: Int] = [:]
 
     public var executedTwice: Int { deliveredTwice + transmittedBeyondSends }
     public var unaccounted: Int { noOutcome + max(0, missingAcked - countedDrops) }
@@ -73,6 +75,7 @@ public struct SoakReport: Sendable, CustomStringConvertible {
         received \(received); acked but missing \(missingAcked), counted drops \(countedDrops)
           corrupted \(corrupted), executed twice \(executedTwice) (delivered twice \(deliveredTwice), \
         transmitted beyond sends \(transmittedBeyondSends)), unaccounted \(unaccounted), hangs \(hangs)
+          errors: \(errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         """
     }
 }
@@ -101,6 +104,7 @@ final class Books: Sendable {
         var seen: [UInt32: Int] = [:]
         var corrupted = 0
         var hangs = 0
+        var errors: [String: Int] = [:]
     }
     let state = NIOLockedValueBox(State())
     let base: UInt32
@@ -121,6 +125,16 @@ final class Books: Sendable {
     var done: Int { state.withLockedValue { $0.outcomes.count } }
     func record(_ id: UInt32, _ o: Outcome) { state.withLockedValue { $0.outcomes[id] = o } }
     func hang() { state.withLockedValue { $0.hangs += 1 } }
+    func error(_ e: ESPNowError) {
+        let name: String = switch e {
+        case .esp(let code, _): ESPError.names[code.rawValue] ?? "\(code.rawValue)"
+        case .timeout: "timeout"
+        case .deviceRebooted: "rebooted"
+        case .unplugged: "unplugged"
+        default: "\(e)"
+        }
+        state.withLockedValue { $0.errors[name, default: 0] += 1 }
+    }
     func received(_ bytes: [UInt8]) {
         state.withLockedValue { s in
             guard let id = soakID(bytes), id >= base, id < base + UInt32(count),
@@ -221,9 +235,20 @@ public enum Soak {
                                 outcome = try await withHangGuard(hangGuard) { () -> Outcome in
                                     do {
                                         let r = try await from.espNowSend(peer: peer, data: payload, sync: sync)
-                                        return sync ? (r.failures == 0 ? .ok : .nack) : .asyncAccepted
+                                        if sync && r.failures != 0 {
+                                            // Not acknowledged: the peer is down or being restored.
+                                            try? await Task.sleep(for: .milliseconds(10))
+                                            return .nack
+                                        }
+                                        return sync ? .ok : .asyncAccepted
                                     } catch let e as ESPNowError {
-                                        if case .esp = e { return .refused }
+                                        bk.error(e)
+                                        if case .esp = e {
+                                            // The dongle refused (its queue is full, or the peer is
+                                            // being restored): pace the worker, the outcome is known.
+                                            try? await Task.sleep(for: .milliseconds(10))
+                                            return .refused
+                                        }
                                         if case .unplugged = e { try? await Task.sleep(for: .milliseconds(50)) }
                                         return .threw
                                     }
@@ -244,7 +269,7 @@ public enum Soak {
                         guard books[0].done + books[1].done < phase.messages else { return }
                         try await Task.sleep(for: .milliseconds(10))
                     }
-                    let index = k % 2
+                    let index = (k / 2) % 2  // reboot 0, unplug 0, reboot 1, unplug 1, ...
                     if kind == "reboot" {
                         try await air.reboot(index)
                     } else {
@@ -283,6 +308,7 @@ public enum Soak {
             r.hangs += s.hangs
             r.noOutcome += bk.count - s.outcomes.count - s.hangs
             r.corrupted += s.corrupted
+            r.errors.merge(s.errors, uniquingKeysWith: +)
             r.received += s.seen.values.reduce(0, +)
             r.deliveredTwice += s.seen.values.map { $0 - 1 }.reduce(0, +)
             r.missingAcked += bk.ackedMissing

@@ -1,28 +1,58 @@
 @_exported import ESPNowDevice
 @_exported import ESPNowWire
 
-/// The seed's `OSError(errnum, errstring)`: an `esp_err_t` from the dongle and its ESP-IDF
-/// name, e.g. `OSError(12393, "ESP_ERR_ESPNOW_NOT_FOUND")`.
+/// MicroPython's `OSError(errnum, errstring)` for an `esp_err_t`: `errstring` is the
+/// ESP-IDF name (`"ESP_ERR_ESPNOW_NOT_FOUND"`) and `errnum` is the number MicroPython's
+/// ESP32 port puts in `args[0]`: the negated code (`-12393`), except `ESP_ERR_NO_MEM` →
+/// `ENOMEM` (12), `ESP_ERR_TIMEOUT` → `ETIMEDOUT` (110) and `ESP_ERR_NOT_SUPPORTED` →
+/// `EOPNOTSUPP` (95). Raised for codes the dongle returned and for the checks MicroPython
+/// leaves to ESP-IDF that this library makes before the wire (then `detail` says what
+/// was wrong; it is not part of `args`).
 public struct OSError: Error, Sendable, Hashable, CustomStringConvertible {
     public let errnum: Int32
     public let errstring: String
-    /// `err.args` of the seed: `(errnum, errstring)`.
+    /// The `esp_err_t` behind it, if any.
+    public let code: ESPError?
+    /// What was wrong, for errors raised before the wire.
+    public let detail: String?
+    /// `err.args`: `(errnum, errstring)`.
     public var args: (Int32, String) { (errnum, errstring) }
 
     public init(errnum: Int32, errstring: String) {
         self.errnum = errnum
         self.errstring = errstring
+        code = nil
+        detail = nil
     }
 
-    init(_ e: ESPError) {
-        errnum = e.rawValue
+    /// The OSError MicroPython raises for `e`.
+    public init(_ e: ESPError, detail: String? = nil) {
+        errnum = Self.micropythonErrnum(e)
         errstring = e.name ?? e.description
+        code = e
+        self.detail = detail
     }
 
-    public var description: String { "OSError(\(errnum), '\(errstring)')" }
+    /// `check_esp_err`'s mapping of an `esp_err_t` to `args[0]`.
+    public static func micropythonErrnum(_ e: ESPError) -> Int32 {
+        switch e.rawValue {
+        case 0x101: 12    // ESP_ERR_NO_MEM → ENOMEM
+        case 0x107: 110   // ESP_ERR_TIMEOUT → ETIMEDOUT
+        case 0x106: 95    // ESP_ERR_NOT_SUPPORTED → EOPNOTSUPP
+        default: 0 &- e.rawValue
+        }
+    }
+
+    public var description: String {
+        let base = "OSError(\(errnum), '\(errstring)')"
+        return detail.map { "\(base): \($0)" } ?? base
+    }
 }
 
-/// The seed's `ValueError`: an argument rejected before anything touched the wire.
+/// MicroPython's `ValueError`: raised, before anything touches the wire, exactly where
+/// MicroPython raises it (a MAC or key of the wrong length, an unknown config parameter,
+/// an invalid handler or interface identifier, a message too big for `recvinto`'s buffer)
+/// and for the few limits of the bridge MicroPython does not have (see docs/API.md).
 public struct ValueError: Error, Sendable, Hashable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
@@ -50,15 +80,26 @@ enum Check {
     static func key(_ k: [UInt8], _ what: String) throws {
         guard k.count == ESPNow.KEY_LEN else { throw ValueError("\(what) must be \(ESPNow.KEY_LEN) bytes, got \(k.count)") }
     }
-    static func channel(_ c: Int) throws -> UInt8 {
-        guard (0...14).contains(c) else { throw ValueError("channel must be 0...14, got \(c)") }
+    /// An argument ESP-IDF itself rejects with `ESP_ERR_ESPNOW_ARG` (so MicroPython raises
+    /// OSError), caught here before the wire.
+    static func espnowArg(_ ok: Bool, _ detail: @autoclosure () -> String) throws {
+        guard ok else { throw OSError(.espnowArg, detail: detail()) }
+    }
+    /// A peer's channel: 0 (the interface's) or 1...14.
+    static func peerChannel(_ c: Int) throws -> UInt8 {
+        try espnowArg((0...14).contains(c), "channel must be 0...14, got \(c)")
         return UInt8(c)
     }
     static func ifidx(_ i: Int) throws -> WiFiInterface {
         guard let v = UInt8(exactly: i), let w = WiFiInterface(rawValue: v) else {
-            throw ValueError("ifidx must be STA_IF (0) or AP_IF (1), got \(i)")
+            throw OSError(.espnowArg, detail: "ifidx must be STA_IF (0) or AP_IF (1), got \(i)")
         }
         return w
+    }
+    /// A Wi-Fi channel for `esp_wifi_set_channel` / the AP: 1...14.
+    static func wifiChannel(_ c: Int) throws -> UInt8 {
+        guard (1...14).contains(c) else { throw ValueError("channel must be 1...14, got \(c)") }
+        return UInt8(c)
     }
     /// Broadcast and multicast addresses have the group bit (bit 0 of byte 0) set.
     static func isGroup(_ m: MACAddress) -> Bool { m[0] & 1 != 0 }

@@ -45,7 +45,7 @@ extension ESPNow {
     /// bytes (or `maxPackets` were taken); never blocks.
     private func fill(_ s: inout State, want: Int, maxPackets: Int) {
         var taken = 0
-        while s.stream.count < want && taken < maxPackets, let p = device.packetQueue.tryNext() {
+        while s.stream.count < want && taken < maxPackets, let p = tryNextPacket(&s) {
             Self.append(p, to: &s.stream)
             taken += 1
         }
@@ -98,7 +98,7 @@ extension ESPNow {
             let mac = Array(b[(i + 10)..<(i + 16)])
             let msg = Array(b[(i + 16)..<(i + 16 + len)])
             _ = try Check.mac(mac)
-            guard !msg.isEmpty, msg.count <= maxDataLen else { throw ValueError("msg must be 1...\(maxDataLen) bytes") }
+            try Check.espnowArg(!msg.isEmpty && msg.count <= MAX_DATA_LEN, "msg at offset \(i) must be 1...\(MAX_DATA_LEN) bytes, got \(msg.count)")
             packets.append((mac, msg))
             i += Self.streamHeaderLength + len
         }

@@ -12,6 +12,16 @@ extension ESPNowDevice {
         guard k.count == 16 else { throw ESPNowError.invalidArgument("\(what) must be 16 bytes, got \(k.count)") }
     }
 
+    /// What `esp_now_add_peer`/`esp_now_mod_peer` would refuse with ESP_ERR_ESPNOW_ARG.
+    private static func checkPeer(_ p: PeerInfo) throws {
+        try key(p.lmk, "lmk")
+        guard p.peerAddr != .zero else { throw ESPNowError.invalidArgument("00:00:00:00:00:00 is not a peer address") }
+        guard p.channel <= 14 else { throw ESPNowError.invalidArgument("peer channel must be 0...14, got \(p.channel)") }
+        guard !(p.encrypt && p.peerAddr[0] & 1 != 0) else {
+            throw ESPNowError.invalidArgument("broadcast and multicast peers cannot be encrypted")
+        }
+    }
+
     // MARK: Housekeeping
 
     /// HELLO: the device's identity and limits.
@@ -44,10 +54,13 @@ extension ESPNowDevice {
         _ = try await ping()
     }
 
-    /// SET_RXBUF: the device receive buffer (bytes); returns the size in force.
+    /// SET_RXBUF: the device receive buffer (bytes, at least 64); returns the size in force
+    /// (the device caps it at its build's maximum).
     @discardableResult
     public func setRxbuf(_ size: Int) async throws -> Int {
-        guard let s = UInt32(exactly: size) else { throw ESPNowError.invalidArgument("rxbuf \(size)") }
+        guard size >= 64, let s = UInt32(exactly: size) else {
+            throw ESPNowError.invalidArgument("rxbuf must be 64...\(UInt32.max) bytes, got \(size)")
+        }
         let r = try await call(.setRxbuf, ["size": .uint(UInt64(s))])
         return Int(try u(r, "size", .setRxbuf))
     }
@@ -61,28 +74,35 @@ extension ESPNowDevice {
         UInt32(truncatingIfNeeded: try u(try await call(.espnowGetVersion, [:]), "version", .espnowGetVersion))
     }
 
-    /// `esp_now_send`: `peer` nil sends to every unicast peer. A sync send returns after
-    /// every destination's status, with them in ``SendResult/peerStatuses``.
+    /// `esp_now_send`: `peer` nil sends to every unicast peer (the protocol's every-peer
+    /// flag). The all-zero MAC is no station's address and is refused here, before the
+    /// wire. A sync send returns after every destination's status, with them in
+    /// ``SendResult/peerStatuses``.
     public func espNowSend(peer: MACAddress?, data: [UInt8], sync: Bool) async throws -> SendResult {
         let maxLen = info.maxPayload
-        guard data.count <= maxLen else {
-            throw ESPNowError.invalidArgument("message is \(data.count) bytes, the dongle allows \(maxLen)")
+        guard !data.isEmpty, data.count <= maxLen else {
+            throw ESPNowError.invalidArgument("message is \(data.count) bytes, the dongle allows 1...\(maxLen)")
         }
-        let r = try await call(.espnowSend, ["peer_addr": .mac(peer ?? .zero), "flags": .uint(sync ? 1 : 0),
+        if peer == .zero {
+            throw ESPNowError.invalidArgument("00:00:00:00:00:00 is not a peer address (pass nil to send to every peer)")
+        }
+        var flags: UInt8 = sync ? WireProtocol.sendFlagSync : 0
+        if peer == nil { flags |= WireProtocol.sendFlagAllPeers }
+        let r = try await call(.espnowSend, ["peer_addr": .mac(peer ?? .zero), "flags": .uint(UInt64(flags)),
                                              "data": .bytes(data)], record: false)
         return SendResult(statuses: Int(try u(r, "statuses", .espnowSend)), failures: Int(try u(r, "failures", .espnowSend)),
                           requestID: r.statuses.first?.requestID ?? 0, peerStatuses: r.statuses)
     }
 
     public func espNowAddPeer(_ peer: PeerInfo) async throws {
-        try Self.key(peer.lmk, "lmk")
+        try Self.checkPeer(peer)
         _ = try await call(.espnowAddPeer, peer.fields)
     }
 
     public func espNowDelPeer(_ mac: MACAddress) async throws { _ = try await call(.espnowDelPeer, ["peer_addr": .mac(mac)]) }
 
     public func espNowModPeer(_ peer: PeerInfo) async throws {
-        try Self.key(peer.lmk, "lmk")
+        try Self.checkPeer(peer)
         _ = try await call(.espnowModPeer, peer.fields)
     }
 
@@ -134,9 +154,10 @@ extension ESPNowDevice {
     public func wifiStart() async throws { _ = try await call(.wifiStart, [:]) }
     public func wifiStop() async throws { _ = try await call(.wifiStop, [:]) }
 
-    /// `esp_wifi_set_channel`; `second` 0 none, 1 above, 2 below.
+    /// `esp_wifi_set_channel`; `primary` 1...14, `second` 0 none, 1 above, 2 below.
     public func wifiSetChannel(primary: UInt8, second: UInt8 = 0) async throws {
-        guard (0...14).contains(primary) else { throw ESPNowError.invalidArgument("channel \(primary) is outside 0...14") }
+        guard (1...14).contains(primary) else { throw ESPNowError.invalidArgument("channel must be 1...14, got \(primary)") }
+        guard second <= 2 else { throw ESPNowError.invalidArgument("second channel must be 0 (none), 1 (above) or 2 (below), got \(second)") }
         _ = try await call(.wifiSetChannel, ["primary": .uint(UInt64(primary)), "second": .uint(UInt64(second))])
     }
 
@@ -170,8 +191,11 @@ extension ESPNowDevice {
                                         "bitmap", .wifiGetProtocol))
     }
 
-    /// Units of 0.25 dBm.
-    public func wifiSetMaxTxPower(_ power: Int8) async throws { _ = try await call(.wifiSetMaxTxPower, ["power": .int(Int64(power))]) }
+    /// Units of 0.25 dBm, 8...84 (2...21 dBm) as `esp_wifi_set_max_tx_power` accepts.
+    public func wifiSetMaxTxPower(_ power: Int8) async throws {
+        guard (8...84).contains(power) else { throw ESPNowError.invalidArgument("tx power must be 8...84 (0.25 dBm units), got \(power)") }
+        _ = try await call(.wifiSetMaxTxPower, ["power": .int(Int64(power))])
+    }
 
     public func wifiGetMaxTxPower() async throws -> Int8 {
         let r = try await call(.wifiGetMaxTxPower, [:], record: false)
@@ -205,7 +229,9 @@ extension ESPNowDevice {
 
     public func wifiAPConfig(ssid: [UInt8], password: [UInt8], channel: UInt8, authmode: UInt8, hidden: Bool,
                              maxConnection: UInt8) async throws {
-        guard ssid.count <= 32, password.count <= 64 else { throw ESPNowError.invalidArgument("ssid ≤ 32 and password ≤ 64 bytes") }
+        guard ssid.count <= 32 else { throw ESPNowError.invalidArgument("ssid must be at most 32 bytes, got \(ssid.count)") }
+        guard password.count <= 64 else { throw ESPNowError.invalidArgument("password must be at most 64 bytes, got \(password.count)") }
+        guard (1...14).contains(channel) else { throw ESPNowError.invalidArgument("AP channel must be 1...14, got \(channel)") }
         _ = try await call(.wifiAPConfig, ["ssid": .bytes(ssid), "password": .bytes(password), "channel": .uint(UInt64(channel)),
                                            "authmode": .uint(UInt64(authmode)), "hidden": .uint(hidden ? 1 : 0),
                                            "max_connection": .uint(UInt64(maxConnection))])

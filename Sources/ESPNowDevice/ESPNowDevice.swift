@@ -22,6 +22,10 @@ public struct DeviceOptions: Sendable {
     /// The most bytes the dongle may have queued towards the host ahead of a response (its
     /// writer queue plus the transport's buffers); sizes the wait on a slow UART link.
     public var deviceBacklogBytes = 16 * 1024
+    /// A call is not failed with `.timeout` before this much time since its first
+    /// transmission, even when every counted attempt went unanswered (a hang guard: a
+    /// simulated dongle on a busy machine can be late without being gone). 0 disables it.
+    public var minimumCallTime: TimeAmount = .seconds(5)
     /// Host receive queue, in packets (overflow is counted in `packetsDropped`).
     public var packetQueueCapacity = 1024
     /// Buffer of each event stream (overflow is counted).
@@ -184,8 +188,9 @@ public final class ESPNowDevice: Sendable {
         return c
     }
 
-    /// Last RSSI (dBm) and host time (ms since boot of this process) per sender: the seed's
-    /// `peers_table`.
+    /// Last RSSI (dBm) and arrival time per sender: the seed's `peers_table`. The time is
+    /// milliseconds of the host's monotonic clock (`CLOCK_MONOTONIC`, from the machine's
+    /// boot; `NIODeadline.now()`), like MicroPython's `time.ticks_ms()`.
     public var peersTable: [MACAddress: (rssi: Int8, timeMs: UInt64)] { state.withLockedValue { $0.peersTable } }
 
     /// Closes the link; calls in flight fail with `.closed`.
@@ -456,6 +461,7 @@ public final class ESPNowDevice: Sendable {
                 [weak self] in self?.attemptTimedOut(id, gen, 0)
             }
             s.pending[id] = p
+            s.counters.framesSent += 1
             // execute() always enqueues: writes leave in id order, never inside this lock.
             link.eventLoop.execute { link.write(.encoded(wire)) }
         }
@@ -470,7 +476,8 @@ public final class ESPNowDevice: Sendable {
             let verdict = AttemptVerdict(
                 linkSpoke: s.rxFrames != p.rxFramesAtCheck, bytesSinceStart: s.rxBytes &- p.rxBytesAtStart,
                 sinceStart: now - p.attemptStart, sinceFirst: now - p.firstStart, attemptTimeout: p.attemptTimeout,
-                attempts: p.maxAttempts, backlogBytes: options.deviceBacklogBytes, line: s.line)
+                attempts: p.maxAttempts, minimumCallTime: options.minimumCallTime,
+                backlogBytes: options.deviceBacklogBytes, line: s.line)
             p.rxFramesAtCheck = s.rxFrames
             let next = p.expiries
             switch verdict {
@@ -481,10 +488,21 @@ public final class ESPNowDevice: Sendable {
                 return nil
             case .retransmit, .retransmitUncounted:
                 if verdict == .retransmit { p.attempt += 1 }
-                guard p.attempt <= p.maxAttempts, let link = s.link else { break }
+                guard let link = s.link else { break }
+                if p.attempt > p.maxAttempts {
+                    // Every counted attempt went unanswered; give up only once the call is
+                    // `minimumCallTime` old: a dongle sharing a busy machine's CPU (the
+                    // simulator) can be late without being gone.
+                    let rest = options.minimumCallTime - (now - p.firstStart)
+                    guard rest > .zero else { break }
+                    p.timer = eventLoop.scheduleTask(in: rest) { [weak self] in self?.attemptTimedOut(id, gen, next) }
+                    s.pending[id] = p
+                    return nil
+                }
                 let wire = p.wire
                 p.transmissions += 1
                 s.counters.retransmissions += 1
+                s.counters.framesSent += 1
                 p.attemptStart = s.line.enqueue(bytes: wire.readableBytes, at: now)
                 p.rxBytesAtStart = s.rxBytes
                 let deadline = p.attemptStart + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)
@@ -540,9 +558,16 @@ public final class ESPNowDevice: Sendable {
 
     private func response(_ f: DecodedFrame, generation: UInt64) {
         let id = f.header.id
+        let busy = (try? f.message())?.err == .bridgeBusy
         let matched: Pending? = state.withLockedValue { s in
             guard s.linkGen == generation, let p = s.pending[id], p.code.rawValue == f.header.code else {
                 s.counters.unmatchedResponses += 1
+                return nil
+            }
+            if busy && p.transmissions > 1 {
+                // BUSY says this copy was not executed; the first may still be running
+                // (a sync send waiting for the air): its own answer is still to come.
+                s.counters.busyRetransmissions += 1
                 return nil
             }
             s.pending[id] = nil
@@ -597,7 +622,8 @@ public final class ESPNowDevice: Sendable {
                 state.withLockedValue { $0.counters.link.badBody += 1 }
                 return
             }
-            let status = SendStatus(requestID: UInt16(truncatingIfNeeded: rid), peer: mac, success: st == 0)
+            let status = SendStatus(requestID: UInt16(truncatingIfNeeded: rid), peer: mac, success: st == 0,
+                                    abandoned: st == UInt64(WireProtocol.sendStatusAbandoned))
             state.withLockedValue { s in
                 if s.linkGen == generation, s.pending[status.requestID]?.code == .espnowSend {
                     s.pending[status.requestID]?.statuses.append(status)

@@ -64,9 +64,9 @@ enum AttemptVerdict: Equatable {
     ///   - sinceStart: time since the current attempt left the host.
     ///   - sinceFirst: time since the call's first transmission left the host.
     init(linkSpoke: Bool, bytesSinceStart: UInt64, sinceStart: TimeAmount, sinceFirst: TimeAmount,
-         attemptTimeout: TimeAmount, attempts: Int, backlogBytes: Int, line: LinePace) {
+         attemptTimeout: TimeAmount, attempts: Int, minimumCallTime: TimeAmount = .zero, backlogBytes: Int, line: LinePace) {
         let drain = line.drainTime(backlogBytes)
-        if sinceFirst >= (attemptTimeout + drain) * Int64(4 * max(1, attempts)) {
+        if sinceFirst >= max(minimumCallTime, (attemptTimeout + drain) * Int64(4 * max(1, attempts))) {
             self = .giveUp
         } else if !linkSpoke {
             self = .retransmit
@@ -94,6 +94,9 @@ extension DeviceOptions {
             throw .invalidArgument("packetQueueCapacity must be at least 1 (got \(packetQueueCapacity))")
         }
         guard streamLimit >= 1 else { throw .invalidArgument("streamLimit must be at least 1 (got \(streamLimit))") }
+        guard minimumCallTime >= .zero else {
+            throw .invalidArgument("minimumCallTime must not be negative (got \(minimumCallTime.nanoseconds) ns)")
+        }
         guard reconnectInterval >= .zero else {
             throw .invalidArgument("reconnectInterval must not be negative (got \(reconnectInterval.nanoseconds) ns)")
         }

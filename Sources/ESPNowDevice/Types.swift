@@ -21,6 +21,11 @@ public struct DeviceInfo: Sendable, Hashable {
     public var transport: UInt8
     public var baud: UInt32
     public var idfVersion: String
+    /// Encrypted peers the dongle's driver allows (CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM).
+    public var maxEncryptedPeers: Int
+    /// Received packets the radio acknowledged that were still in the dongle when it last
+    /// restarted without losing power (0 after power-on).
+    public var lostAtReset: UInt32
 
     public var supportsV2: Bool { caps & 1 != 0 || espnowVersion >= 2 }
     public var isSimulated: Bool { caps & (1 << 3) != 0 }
@@ -52,6 +57,8 @@ public struct DeviceInfo: Sendable, Hashable {
         maxFrame = Int(try u("max_frame"))
         transport = UInt8(truncatingIfNeeded: try u("transport"))
         baud = UInt32(truncatingIfNeeded: try u("baud"))
+        maxEncryptedPeers = Int(try u("max_encrypt"))
+        lostAtReset = UInt32(truncatingIfNeeded: try u("lost_at_reset"))
         switch f["idf_version"] {
         case .string(let s)?: idfVersion = s
         case .bytes(let b)?: idfVersion = Hex.encode(b)
@@ -134,6 +141,9 @@ public struct SendStatus: Sendable, Hashable {
     public var requestID: UInt16
     public var peer: MACAddress
     public var success: Bool
+    /// The dongle stopped waiting for the radio (ESP-NOW deinit, Wi-Fi stop, RESET): the
+    /// packet may or may not have gone out. `success` is false.
+    public var abandoned: Bool = false
 }
 
 /// A received ESP-NOW packet (RECV event). `data` is a slice of the frame's buffer (no copy).
@@ -184,6 +194,8 @@ public enum DeviceEvent: Sendable {
 /// buffer had to drop, so that nothing is lost silently.
 public struct HostCounters: Sendable, Hashable {
     public var link = LinkCounters()
+    /// Request frames written to the link (first transmissions and retransmissions).
+    public var framesSent: UInt64 = 0
     public var packetsReceived: UInt64 = 0
     /// Packets dropped because the host receive queue was full.
     public var packetsDropped: UInt64 = 0
@@ -199,6 +211,9 @@ public struct HostCounters: Sendable, Hashable {
     /// Attempt timers that found the dongle still sending on a slow link and waited on
     /// (the response was likely queued behind those frames) instead of retransmitting.
     public var extendedAttempts: UInt64 = 0
+    /// BUSY answers to retransmissions of a request still in progress (ignored: the first
+    /// copy's own answer follows).
+    public var busyRetransmissions: UInt64 = 0
     public var reboots: UInt64 = 0
     public var reconnects: UInt64 = 0
 }

@@ -103,6 +103,11 @@ public final class SimulatedDongles: @unchecked Sendable {
         let sta = staMAC ?? MACAddress(0x02, UInt8(prefix >> 8), UInt8(prefix & 0xFF), 0, UInt8(n), 1)
         let ap = apMAC ?? MACAddress(0x02, UInt8(prefix >> 8), UInt8(prefix & 0xFF), 0, UInt8(n), 2)
         var args = ["--air-dir", airDir, "--sta-mac", sta.description, "--ap-mac", ap.description]
+        // Dongles sharing an air directory ACK each other from their own processes: the
+        // simulator's 5 ms default fails unicasts whenever a busy machine does not run the
+        // peer's process in time. 200 ms keeps a send to an absent peer quicker than the
+        // client's attempt timeout.
+        if !extraArguments.contains("--ack-timeout-ms") { args += ["--ack-timeout-ms", "200"] }
         if let l = link { args += ["--link", l] }
         args += extraArguments
         let d = try launch(args)

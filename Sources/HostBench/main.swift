@@ -146,7 +146,7 @@ func benchSenders() async throws {
         try await WLAN(.sta, e).active(true)
         try await e.initialize()
     }
-    let peer = try await WLAN(.sta, b).config("mac")
+    let peer: [UInt8] = try await WLAN(.sta, b).config("mac")
     try await a.addPeer(peer)
     try await a.addPeer([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
     let drain = Task {

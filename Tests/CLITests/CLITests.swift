@@ -103,11 +103,12 @@ import Testing
         #expect(try await Harness.run(["peers", "add", mac, "--encrypt", "--lmk", "1234", "--port", port]).status == 1)
     }
 
+    /// (`-W 10000`: a reply waits for a busy machine; the echo node always answers.)
     @Test func pingEchoNode() async throws {
         let air = try TestAir(dongles: 1, nodes: ["echo"])
         defer { air.stop() }
         let echo = try #require(air.nodes.first { $0.script == "echo" }).mac
-        let r = try await Harness.run(["ping", echo, "--port", air.dongles[0].port, "-c", "4", "-i", "20", "--json"])
+        let r = try await Harness.run(["ping", echo, "--port", air.dongles[0].port, "-c", "4", "-i", "20", "-W", "10000", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try r.json()
         let pings = lines.filter { $0["seq"] != nil }
@@ -118,7 +119,7 @@ import Testing
         #expect(summary["replies"] as? Int == 4)
 
         // Human output ends with a ping(8)-like summary.
-        let h = try await Harness.run(["ping", echo, "--port", air.dongles[0].port, "-c", "2", "-i", "20"])
+        let h = try await Harness.run(["ping", echo, "--port", air.dongles[0].port, "-c", "2", "-i", "20", "-W", "10000"])
         #expect(h.status == 0)
         #expect(h.stdout.contains("2 packets transmitted, 2 acknowledged, 2 received"))
         #expect(h.stdout.contains("rtt min/avg/max/mdev"))
@@ -197,7 +198,7 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let o = try #require(try r.json().first)
         #expect(o["sta_mac"] as? String == air.dongles[0].mac)
-        #expect(o["protocol"] as? Int == 1)
+        #expect(o["protocol"] as? Int == 2)
         #expect(o["simulated"] as? Bool == true)
         #expect((o["max_payload"] as? Int ?? 0) >= 250)
         #expect(o["stats"] is [String: Any])

@@ -13,6 +13,10 @@ import Testing
 import Glibc
 #endif
 
+/// Probes that give a simulated dongle on a busy machine time to answer (the default
+/// 500 ms suits a real board); only the silent ports' probes take this long.
+let patientProbe = ProbeOptions(timeout: .seconds(3))
+
 @Suite(.serialized, .enabled(if: UMockdevLibrary.preloadActive, "needs umockdev-wrapper"))
 struct AutoConnectTests {
     static let dongleMAC = "02:44:53:43:00:21"
@@ -50,7 +54,7 @@ struct AutoConnectTests {
         try tb.add(cp210x)
         try tb.setNode("/dev/ttyUSB0", to: silent.slave)
         do {
-            _ = try await SerialDiscovery.onlyBridge()
+            _ = try await SerialDiscovery.onlyBridge(probe: patientProbe)
             Issue.record("a silent CP210x is not a bridge")
         } catch {
             guard case .noBridge(let c) = error else { Issue.record("\(error)"); return }
@@ -63,10 +67,10 @@ struct AutoConnectTests {
         try tb.add(jtag)
         try tb.setNode("/dev/ttyACM0", to: simA.port)
         try tb.add(arduino)  // not a bridge either
-        let (only, hello) = try await SerialDiscovery.onlyBridge()
+        let (only, hello) = try await SerialDiscovery.onlyBridge(probe: patientProbe)
         #expect(only.devnode == "/dev/ttyACM0" && only.serialNumber == jtag.serial)
         #expect(hello.staMAC == MACAddress("02:44:53:43:00:0a"))
-        #expect(try await AutoConnect.resolve("auto").path == "/dev/ttyACM0")
+        #expect(try await AutoConnect.resolve("auto", probe: patientProbe).path == "/dev/ttyACM0")
         // An explicit path udev knows (here its by-id link) resolves to the same dongle.
         #expect(try await AutoConnect.resolve(try #require(jtag.byID)).device?.physicalID == only.physicalID)
         #expect(try await AutoConnect.resolve("/dev/pts/0").device == nil)
@@ -75,7 +79,7 @@ struct AutoConnectTests {
         try tb.add(ch9102)
         try tb.setNode("/dev/ttyACM2", to: simB.port)
         do {
-            _ = try await AutoConnect.connect(port: "auto")
+            _ = try await AutoConnect.connect(port: "auto", probe: patientProbe)
             Issue.record("two bridges are attached: auto must refuse")
         } catch let e as AutoPortError {
             guard case .several(let b) = e else { Issue.record("\(e)"); return }
@@ -132,7 +136,7 @@ struct AutoConnectTests {
 
         var options = DeviceOptions()
         options.reconnectInterval = .milliseconds(20)
-        let d = try await AutoConnect.connect(port: "auto", options: options)
+        let d = try await AutoConnect.connect(port: "auto", options: options, probe: patientProbe)
         #expect(d.path == "/dev/ttyACM0")
         #expect(d.info.staMAC == MACAddress(Self.dongleMAC))
         let peer = try #require(MACAddress("02:44:53:43:00:99"))

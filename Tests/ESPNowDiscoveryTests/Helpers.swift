@@ -68,7 +68,7 @@ final class SimDongle {
         airDir = NSTemporaryDirectory() + "espnow-disc-air-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: sim)
-        p.arguments = ["--air-dir", airDir, "--sta-mac", staMAC]
+        p.arguments = ["--air-dir", airDir, "--sta-mac", staMAC, "--ack-timeout-ms", "200"]  // a busy machine can miss 5 ms
         var env = ProcessInfo.processInfo.environment
         env["LD_PRELOAD"] = nil
         env["UMOCKDEV_DIR"] = nil

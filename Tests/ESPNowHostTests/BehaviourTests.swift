@@ -5,58 +5,207 @@ import Testing
 
 @Suite("validation, cancellation, recovery", .serialized)
 struct BehaviourTests {
-    /// Every bad input is refused with ValueError before anything touches the wire
-    /// (the device's link_rx_frames does not move).
+    /// Every bad argument is refused before anything touches the wire (the client's
+    /// framesSent does not move), with MicroPython's exception class: ValueError where
+    /// MicroPython raises it, OSError(ESP_ERR_ESPNOW_ARG) where it leaves the check to
+    /// ESP-IDF; the device layer throws `.invalidArgument`.
     @Test func badInputIsRejectedBeforeTheWire() async throws {
+        enum Expect { case value, espnowArg, osError(String), device }
         try await withESPNow(1) { es, _ in
             let e = es[0]
+            let d = e.device
             let w = WLAN(.sta, e)
             let ap = WLAN(.ap, e)
             try await w.active(true)
             try await e.initialize()
             let good: [UInt8] = [2, 0, 0, 0, 0, 9]
+            try await e.addPeer(good)
             let bcast: [UInt8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
             let multicast: [UInt8] = [0x01, 0x00, 0x5e, 0, 0, 1]
             let key = [UInt8](repeating: 1, count: 16)
-            let cases: [(String, @Sendable () async throws -> Void)] = [
-                ("mac 5 bytes", { try await e.send([1, 2, 3, 4, 5], [1]) }),
-                ("mac 7 bytes", { try await e.addPeer([1, 2, 3, 4, 5, 6, 7]) }),
-                ("empty message", { try await e.send(good, [UInt8]()) }),
-                ("message too long", { try await e.send(good, [UInt8](repeating: 0, count: e.maxDataLen + 1)) }),
-                ("key 15 bytes", { try await e.setPMK([UInt8](repeating: 0, count: 15)) }),
-                ("lmk 17 bytes", { try await e.addPeer(good, lmk: [UInt8](repeating: 0, count: 17)) }),
-                ("channel 15", { try await e.addPeer(good, channel: 15) }),
-                ("channel -1", { try await e.addPeer(good, channel: -1) }),
-                ("ifidx 2", { try await e.addPeer(good, ifidx: 2) }),
-                ("encrypted broadcast", { try await e.addPeer(bcast, lmk: key) }),
-                ("encrypted multicast", { try await e.addPeer(multicast, nil, nil, nil, true) }),
-                ("encrypt without key", { try await e.addPeer(good, encrypt: true) }),
-                ("get_peer bad mac", { _ = try await e.getPeer([]) }),
-                ("del_peer bad mac", { try await e.delPeer([1]) }),
-                ("rxbuf 0", { try await e.config(rxbuf: 0) }),
-                ("config unknown", { _ = try e.config("nope") }),
-                ("clear(false)", { _ = try e.clear(false) }),
-                ("wlan channel 20", { try await w.config(channel: 20) }),
-                ("wlan ps_mode 9", { try await w.config(psMode: 9) }),
-                ("wlan config unknown", { _ = try await w.config("nope") }),
-                ("ap connect", { try await ap.connect("x") }),
-                ("stream garbage", { _ = try await e.write([1, 2, 3]) }),
-                ("stream truncated", { _ = try await e.write(Array(ESPNow.streamPacket(mac: good, msg: [1, 2]).dropLast())) }),
+            let inactive = ESPNow(d)  // a second object on the dongle, never initialised
+            let peer = PeerInfo(peerAddr: MACAddress(bytes: good)!)
+            let cases: [(String, Expect, @Sendable () async throws -> Void)] = [
+                ("mac 5 bytes", .value, { try await e.send([1, 2, 3, 4, 5], [1]) }),
+                ("mac 7 bytes", .value, { try await e.addPeer([1, 2, 3, 4, 5, 6, 7]) }),
+                ("empty message", .espnowArg, { try await e.send(good, [UInt8]()) }),
+                ("message too long", .espnowArg, { try await e.send(good, [UInt8](repeating: 0, count: e.MAX_DATA_LEN + 1)) }),
+                ("pmk 15 bytes", .value, { try await e.setPMK([UInt8](repeating: 0, count: 15)) }),
+                ("lmk 17 bytes", .value, { try await e.addPeer(good, lmk: [UInt8](repeating: 0, count: 17)) }),
+                ("channel 15", .espnowArg, { try await e.addPeer(good, channel: 15) }),
+                ("channel -1", .espnowArg, { try await e.addPeer(good, channel: -1) }),
+                ("ifidx 2", .espnowArg, { try await e.addPeer(good, ifidx: 2) }),
+                ("encrypted broadcast", .espnowArg, { try await e.addPeer(bcast, lmk: key) }),
+                ("encrypted multicast", .espnowArg, { try await e.addPeer(multicast, nil, nil, nil, true) }),
+                ("mod_peer lmk 15 bytes", .value, { try await e.modPeer(good, lmk: [UInt8](repeating: 1, count: 15)) }),
+                ("mod_peer lmk 17 bytes", .value, { try await e.modPeer(good, [UInt8](repeating: 1, count: 17)) }),
+                ("mod_peer channel 15", .espnowArg, { try await e.modPeer(good, channel: 15) }),
+                ("mod_peer ifidx 2", .espnowArg, { try await e.modPeer(good, ifidx: 2) }),
+                ("get_peer bad mac", .value, { _ = try await e.getPeer([]) }),
+                ("del_peer bad mac", .value, { try await e.delPeer([1]) }),
+                ("rxbuf 0", .value, { try await e.config(rxbuf: 0) }),
+                ("rxbuf 2^32 while inactive", .value, { try await inactive.config(rxbuf: 1 << 32) }),
+                ("timeout and timeout_ms disagree", .value, { try await e.config(timeout: 1, timeoutMs: 2) }),
+                ("rate 256", .osError("ESP_ERR_INVALID_ARG"), { try await e.config(rate: 256) }),
+                ("config unknown", .value, { _ = try e.config("nope") }),
+                ("clear(false)", .value, { _ = try e.clear(false) }),
+                ("recvinto one buffer", .value, { var b: [[UInt8]] = [[]]; _ = try await e.recvinto(&b, 0) }),
+                ("peer rate phymode 300", .espnowArg, { try await e.setPeerRate(good, phymode: 300, rate: 0) }),
+                ("stream garbage", .value, { _ = try await e.write([1, 2, 3]) }),
+                ("stream truncated", .value, { _ = try await e.write(Array(ESPNow.streamPacket(mac: good, msg: [1, 2]).dropLast())) }),
+                ("stream empty message", .espnowArg, { _ = try await e.write(ESPNow.streamPacket(mac: good, msg: [])) }),
+                ("WLAN(2)", .value, { _ = try WLAN(2, e) }),
+                ("wlan channel 0", .value, { try await w.config(channel: 0) }),
+                ("wlan channel 20", .value, { try await w.config(channel: 20) }),
+                ("ap channel 0", .value, { try await ap.config(channel: 0) }),
+                ("wlan ps_mode 9", .value, { try await w.config(psMode: 9) }),
+                ("wlan pm -1", .value, { try await w.config(pm: -1) }),
+                ("wlan protocol 256", .value, { try await w.config(protocol: 256) }),
+                ("ap essid 33 bytes", .value, { try await ap.config(essid: String(repeating: "x", count: 33)) }),
+                ("ap password 65 bytes", .value, { try await ap.config(password: String(repeating: "p", count: 65)) }),
+                ("sta essid", .value, { try await w.config(essid: "x") }),
+                ("wlan config unknown", .value, { let _: WLAN.ConfigValue = try await w.config("nope") }),
+                ("ap connect", .value, { try await ap.connect("x") }),
+                ("device wifiSetChannel 0", .device, { try await d.wifiSetChannel(primary: 0) }),
+                ("device wifiSetChannel 15", .device, { try await d.wifiSetChannel(primary: 15) }),
+                ("device second channel 3", .device, { try await d.wifiSetChannel(primary: 6, second: 3) }),
+                ("device setRxbuf 0", .device, { _ = try await d.setRxbuf(0) }),
+                ("device setRxbuf 63", .device, { _ = try await d.setRxbuf(63) }),
+                ("device setRxbuf 2^32", .device, { _ = try await d.setRxbuf(1 << 32) }),
+                ("device send empty", .device, { _ = try await d.espNowSend(peer: peer.peerAddr, data: [], sync: true) }),
+                ("device add_peer channel 15", .device, { var p = peer; p.channel = 15; try await d.espNowAddPeer(p) }),
+                ("device mod_peer lmk 15", .device, { var p = peer; p.lmk = Array(key.prefix(15)); try await d.espNowModPeer(p) }),
+                ("device encrypted broadcast", .device, {
+                    var p = PeerInfo(peerAddr: MACAddress(bytes: bcast)!); p.encrypt = true; p.lmk = key
+                    try await d.espNowAddPeer(p)
+                }),
+                ("device AP channel 0", .device, {
+                    try await d.wifiAPConfig(ssid: [0x41], password: [], channel: 0, authmode: 0, hidden: false, maxConnection: 4)
+                }),
+                ("device tx power 85", .device, { try await d.wifiSetMaxTxPower(85) }),
+                ("device tx power 7", .device, { try await d.wifiSetMaxTxPower(7) }),
+                ("device ping 65 bytes", .device, { _ = try await d.ping([UInt8](repeating: 0, count: 65)) }),
+                ("device ssid 33 bytes", .device, { try await d.wifiStaConnect(ssid: [UInt8](repeating: 0x41, count: 33), password: []) }),
+                ("device AP ssid 33 bytes", .device, {
+                    try await d.wifiAPConfig(ssid: [UInt8](repeating: 0x41, count: 33), password: [], channel: 1, authmode: 0,
+                                             hidden: false, maxConnection: 4)
+                }),
             ]
-            let before = try await e.device.stats()["link_rx_frames"]
-            for (name, body) in cases {
+            // The counter counts: one PING is one frame.
+            let start = d.hostCounters.framesSent
+            _ = try await d.ping()
+            #expect(d.hostCounters.framesSent == start + 1)
+            for (name, expect, body) in cases {
+                let before = d.hostCounters.framesSent
                 do {
                     try await body()
                     Issue.record("\(name): accepted")
                 } catch let v as ValueError {
+                    if case .value = expect {} else { Issue.record("\(name): \(v) is a ValueError") }
                     #expect(!v.message.isEmpty, "\(name)")
+                } catch let o as OSError {
+                    switch expect {
+                    case .espnowArg: #expect(o.args.1 == "ESP_ERR_ESPNOW_ARG" && o.args.0 == -0x3066, "\(name)")
+                    case .osError(let s): #expect(o.args.1 == s, "\(name)")
+                    default: Issue.record("\(name): \(o) is an OSError")
+                    }
+                    #expect(o.detail?.isEmpty == false, "\(name): says what was wrong")
+                } catch let err as ESPNowError {
+                    if case .invalidArgument(let m) = err, case .device = expect {
+                        #expect(!m.isEmpty, "\(name)")
+                    } else {
+                        Issue.record("\(name): \(err)")
+                    }
                 } catch {
-                    Issue.record("\(name): \(error) is not a ValueError")
+                    Issue.record("\(name): \(error)")
+                }
+                #expect(d.hostCounters.framesSent == before, "\(name): frames went out")
+            }
+            #expect(inactive.active() == false)
+            // The device's own count agrees: only the PING and this STATS reached it.
+            let rx = try await d.stats()["link_rx_frames"]
+            #expect(UInt64(rx) == d.hostCounters.framesSent)
+        }
+    }
+
+    /// Client options no client can work with are refused before any port is opened.
+    @Test func badDeviceOptionsAreRefused() async throws {
+        let sim = SimulatedDongles()
+        defer { sim.shutdown() }
+        let port = try sim.start(1)[0].port
+        var bad: [(String, DeviceOptions)] = []
+        var o = DeviceOptions()
+        o.attemptTimeout = .milliseconds(-1)
+        bad.append(("attemptTimeout -1", o))
+        o = DeviceOptions()
+        o.attempts = 0
+        bad.append(("attempts 0", o))
+        o = DeviceOptions()
+        o.packetQueueCapacity = 0
+        bad.append(("packetQueueCapacity 0", o))
+        for (name, options) in bad {
+            do {
+                let d = try await ESPNowDevice.connect(path: port, options: options)
+                await d.close()
+                Issue.record("\(name): accepted")
+            } catch {
+                guard case .invalidArgument = error else {
+                    Issue.record("\(name): \(error)")
+                    continue
                 }
             }
-            // Only the two STATS requests and the WLAN active() reads went out.
-            let after = try await e.device.stats()["link_rx_frames"]
-            #expect(after - before <= 4)
+        }
+        // The dongle heard nothing from those attempts.
+        let d = try await ESPNowDevice.connect(path: port)
+        #expect(try await d.stats()["link_rx_frames"] == 2)  // this client's HELLO and STATS
+        await d.close()
+    }
+
+    /// After a refused setting the host's view and the dongle's state agree: a rejected
+    /// essid is not kept, an AP setting the dongle refused is not re-applied, and a refused
+    /// rxbuf leaves ESP-NOW uninitialised with active() false.
+    @Test func refusedSettingsLeaveNothingBehind() async throws {
+        try await withESPNow(1) { es, _ in
+            let e = es[0]
+            let ap = WLAN(.ap, e)
+            await #expect(throws: ValueError.self) { try await ap.config(essid: String(repeating: "x", count: 33)) }
+            try await ap.active(true)
+            #expect(try await ap.active())
+            // Country 01 has channels 1...11: the dongle refuses 13; the AP keeps working.
+            do {
+                try await ap.config(channel: 13)
+                Issue.record("channel 13 accepted")
+            } catch let err as OSError {
+                #expect(err.args.1 == "ESP_ERR_INVALID_ARG")
+            }
+            try await ap.active(false)
+            try await ap.active(true)
+            #expect(try await ap.active())
+            // Given while inactive and refused at active(True): dropped too.
+            try await ap.active(false)
+            try await ap.config(channel: 12)
+            await #expect(throws: OSError.self) { try await ap.active(true) }
+            try await ap.active(false)
+            try await ap.active(true)
+            #expect(try await ap.active())
+
+            try await WLAN(.sta, e).active(true)
+            await #expect(throws: ValueError.self) { try await e.config(rxbuf: 1 << 32) }
+            #expect(e.active() == false)
+            do {
+                _ = try await e.peerCount()
+                Issue.record("ESP-NOW initialised on the dongle")
+            } catch let err as OSError {
+                #expect(err.args.1 == "ESP_ERR_ESPNOW_NOT_INIT")
+            }
+            try await e.initialize()
+            #expect(e.active())
+            #expect(try e.config("rxbuf") == ESPNow.defaultRxbuf(maxPayload: e.MAX_DATA_LEN))
+            // A size above the build's maximum: config('rxbuf') reports what is in force.
+            try await e.config(rxbuf: 1 << 24)
+            let inForce = try e.config("rxbuf")
+            #expect(inForce < 1 << 24)
+            #expect(try await e.device.setRxbuf(inForce) == inForce)
         }
     }
 

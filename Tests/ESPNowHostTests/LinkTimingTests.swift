@@ -1,6 +1,6 @@
 // Retry timing that follows the link: control calls on a slow serial link during a
 // receive flood, and attempt timeouts that are not usable durations.
-import ESPNowDevice
+@testable import ESPNowDevice
 import ESPNowSimulator
 import ESPNowWire
 import Foundation
@@ -100,5 +100,63 @@ struct LinkTimingTests {
             await d.close()
         }
         #expect(frames[0] == frames[1], "link_rx_frames \(frames)")
+    }
+
+    /// The decision an expiring attempt takes, case by case (pure; no clock involved).
+    @Test func attemptVerdicts() {
+        let slow = LinePace(bytesPerSecond: 11_520)  // 115,200 baud
+        let fast = LinePace(bytesPerSecond: nil)
+        let t = TimeAmount.milliseconds(300)
+        func v(_ spoke: Bool, _ bytes: UInt64, _ since: TimeAmount, _ first: TimeAmount, _ line: LinePace) -> AttemptVerdict {
+            AttemptVerdict(linkSpoke: spoke, bytesSinceStart: bytes, sinceStart: since, sinceFirst: first,
+                           attemptTimeout: t, attempts: 4, backlogBytes: 16_384, line: line)
+        }
+        // A silent dongle: the attempt counts, on any link.
+        #expect(v(false, 0, t, t, slow) == .retransmit)
+        #expect(v(false, 0, t, t, fast) == .retransmit)
+        // A talking dongle on a fast link: retransmit, uncounted.
+        #expect(v(true, 50_000, t, t, fast) == .retransmitUncounted)
+        // On a slow link: wait while the backlog may still hold the response...
+        #expect(v(true, 8_000, .milliseconds(900), .milliseconds(900), slow) == .extend)
+        // ...not once a full backlog has arrived, nor once it had time to drain.
+        #expect(v(true, 16_384, .milliseconds(900), .milliseconds(900), slow) == .retransmit)
+        #expect(v(true, 100, .milliseconds(1_800), .milliseconds(1_800), slow) == .retransmit)
+        // The hang guard: 4 x attempts x (timeout + drain time) since the first transmission.
+        #expect(v(true, 0, t, .seconds(5), fast) == .giveUp)
+        #expect(v(true, 0, t, .seconds(20), slow) == .extend)
+        #expect(v(true, 0, t, .seconds(28), slow) == .giveUp)
+        // The line time of a request and its response is added on a UART link only.
+        #expect(slow.attemptTimeout(t, requestBytes: 1_088) == t + .milliseconds(100))
+        #expect(fast.attemptTimeout(t, requestBytes: 1_088) == t)
+    }
+
+    /// A dongle that gets no CPU for a while (stopped with SIGSTOP: what a busy machine
+    /// does to a simulated dongle, in the extreme) is late, not gone: a call made meanwhile
+    /// completes once it runs again, as long as that is within `minimumCallTime`.
+    @Test func aStalledDongleIsLateNotGone() async throws {
+        let sim = SimulatedDongles()
+        defer { sim.shutdown() }
+        let port = try sim.start(1)[0]
+        let pid = try #require(port.process?.processIdentifier)
+        let d = try await ESPNowDevice.connect(path: port.port)
+        do {
+            #expect(kill(pid, SIGSTOP) == 0)
+            let resume = Task {
+                try await Task.sleep(for: .seconds(2))  // longer than 4 attempts x 300 ms
+                kill(pid, SIGCONT)
+            }
+            let clock = ContinuousClock()
+            let t0 = clock.now
+            let r = try await d.ping([7])
+            print("PING to a dongle stopped for 2 s: answered after \(clock.now - t0), "
+                  + "\(d.hostCounters.retransmissions) retransmissions")
+            #expect(r.data == [7])
+            try await resume.value
+        } catch {
+            kill(pid, SIGCONT)
+            await d.close()
+            throw error
+        }
+        await d.close()
     }
 }

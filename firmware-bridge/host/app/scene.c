@@ -380,12 +380,13 @@ static bool radio_obj(sc_t *s, const jv_t *o, radio_cfg_t *r, bool node)
     if (node) {
         const jv_t *k = NULL;
         for (const jv_t *m = o->kids; m; m = m->next) if (!strcmp(m->key, "script")) k = m;
-        if (!k) return bad(s, o, "a node needs \"script\": \"echo\", \"sensor\" or \"flood\"");
+        if (!k) return bad(s, o, "a node needs \"script\": \"echo\", \"sensor\", \"flood\" or \"firmware\"");
         if (!want(s, k, J_STR)) return false;
         if (!strcmp(k->str, "echo")) r->kind = RADIO_ECHO;
         else if (!strcmp(k->str, "sensor")) r->kind = RADIO_SENSOR;
         else if (!strcmp(k->str, "flood")) r->kind = RADIO_FLOOD;
-        else return bad(s, k, "unknown script \"%s\" (echo, sensor, flood)", k->str);
+        else if (!strcmp(k->str, "firmware")) r->kind = RADIO_FIRMWARE;
+        else return bad(s, k, "unknown script \"%s\" (echo, sensor, flood, firmware)", k->str);
     }
     for (const jv_t *m = o->kids; m; m = m->next) {
         long v;
@@ -401,6 +402,12 @@ static bool radio_obj(sc_t *s, const jv_t *o, radio_cfg_t *r, bool node)
         } else if (!node && !strcmp(m->key, "serial")) {
             if (!serial_obj(s, m, r)) return false;
         } else if (node && !strcmp(m->key, "script")) {
+        } else if (node && r->kind == RADIO_FIRMWARE && (!strcmp(m->key, "app") || !strcmp(m->key, "dir"))) {
+            /* a firmware node (docs/NODES.md): its executable and its state directory */
+            if (!want(s, m, J_STR)) return false;
+            char *dst = m->key[0] == 'a' ? r->app : r->dir;
+            if (strlen(m->str) >= sizeof r->app) return bad(s, m, "\"%s\" is longer than %zu bytes", m->key, sizeof r->app - 1);
+            memcpy(dst, m->str, strlen(m->str) + 1);
         } else if (node && !strcmp(m->key, "interval_ms")) {
             if (!get_int(s, m, 1, 3600000, &v)) return false;
             r->interval_ms = (uint32_t)v;
@@ -417,10 +424,11 @@ static bool radio_obj(sc_t *s, const jv_t *o, radio_cfg_t *r, bool node)
             if (!r->to_broadcast && !get_mac(s, m, r->to)) return false;
         } else {
             return unknown(s, m, node ? "a node" : "a dongle",
-                           node ? "script, sta_mac, ap_mac, channel, interval_ms, len, rate, to"
+                           node ? "script, sta_mac, ap_mac, channel, interval_ms, len, rate, to, app, dir"
                                 : "sta_mac, ap_mac, channel, serial");
         }
     }
+    if (node && r->kind == RADIO_FIRMWARE && !r->app[0]) return bad(s, o, "a firmware node needs \"app\": the executable");
     return true;
 }
 

@@ -14,6 +14,7 @@ compiler against firmware-bridge/host/node and the ESP-IDF emulation. A
 symbol the runtime does not provide fails the link with the list of them.
 """
 import argparse
+import concurrent.futures
 import glob
 import os
 import re
@@ -131,6 +132,12 @@ def sdkconfig(project, build, py, kconfigs):
         cmd += ["--config", os.path.join(build, "sdkconfig")]
         if os.path.exists(os.path.join(build, "sdkconfig")):
             os.remove(os.path.join(build, "sdkconfig"))
+    if not project:
+        # Arduino-ESP32's own settings: a 1 kHz tick.
+        ard = os.path.join(build, "sdkconfig.arduino")
+        with open(ard, "w") as f:
+            f.write("CONFIG_FREERTOS_HZ=1000\n")
+        cmd += ["--defaults", ard]
     if project:
         for d in ("sdkconfig.defaults", "sdkconfig.defaults.esp32", "sdkconfig.defaults.linux"):
             p = os.path.join(project, d)
@@ -154,6 +161,8 @@ def main():
     ap.add_argument("-o", "--output", help="executable to write (default: BUILD/<name>)")
     ap.add_argument("--build-dir", help="build directory (default: PROJECT/build-node)")
     ap.add_argument("--kconfig-python", help="Python with esp-idf-kconfig installed")
+    ap.add_argument("--idf", choices=["5.4", "5.5"], default="5.4",
+                    help="ESP-IDF API the application is written for (5.5: the send callback takes esp_now_send_info_t)")
     ap.add_argument("--cc", default=os.environ.get("CC", "gcc"))
     ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
     a = ap.parse_args()
@@ -206,23 +215,26 @@ def main():
               "-include", os.path.join(gen, "sdkconfig.h")]
     objs = []
 
-    def compile_one(src, flags, strict):
+    def compile_cmd(src, flags, strict):
         obj = os.path.join(build, "obj", re.sub(r"[^A-Za-z0-9_.]", "_", os.path.relpath(src, "/")) + ".o")
         is_cpp = src.endswith((".cpp", ".cc", ".cxx"))
         cc = a.cxx if is_cpp else a.cc
         std = ["-std=gnu++20"] if is_cpp else ["-std=gnu17"]
         warn = ["-Wall", "-Wextra", "-Werror"] if strict else ["-Wall"]
-        run([cc] + std + common + warn + flags + ["-c", src, "-o", obj], f"compiling {src}")
         objs.append(obj)
+        return src, [cc] + std + common + warn + flags + ["-c", src, "-o", obj]
 
-    for s in RUNTIME_SRCS:
-        compile_one(s, base_inc, True)
+    jobs = [compile_cmd(s, base_inc, True) for s in RUNTIME_SRCS]
     if sketch:
-        for s in sorted(glob.glob(os.path.join(ARDUINO_DIR, "*.cpp"))):
-            compile_one(s, base_inc, True)
-    app_flags = ["-I" + i for i in app_incs] + base_inc
-    for s in app_srcs:
-        compile_one(s, app_flags, False)
+        jobs += [compile_cmd(s, base_inc, True) for s in sorted(glob.glob(os.path.join(ARDUINO_DIR, "*.cpp")))]
+    app_flags = ["-I" + i for i in app_incs] + base_inc + (["-DSIM_NODE_IDF_5_5=1"] if a.idf == "5.5" else [])
+    jobs += [compile_cmd(s, app_flags, False) for s in app_srcs]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(pool.map(lambda j: (j[0], subprocess.run(j[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                                   text=True)), jobs))
+    for src, p in results:                       # the first failure in source order is reported
+        if p.returncode != 0:
+            explain(p.stdout, f"compiling {src}")
     linker = a.cxx if sketch or any(s.endswith((".cpp", ".cc")) for s in app_srcs) else a.cc
     run([linker, "-pthread", "-o", out] + objs, "linking")
     print(out)

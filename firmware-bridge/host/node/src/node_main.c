@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,14 @@ static bool read_in(bool wait)
     }
 }
 
+/* abort(), a failed assert or a fault: the chip's panic handler prints, keeps
+ * RTC memory and reboots (reset reason PANIC); so does this one. */
+static void on_fault(int sig)
+{
+    printf("\nGuru Meditation Error: %s (simulated panic)\nRebooting...\n", strsignal(sig));
+    rt_halt(SIM_NODE_HALT_PANIC, 0);
+}
+
 static void usage(void)
 {
     fprintf(stderr, "a firmware node of espnow-sim: started by the coordinator (espnow-sim --node app=THIS)\n");
@@ -198,6 +207,16 @@ int main(int argc, char **argv)
 #else
     S.tick_us = 10000u;
 #endif
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fault;
+    sa.sa_flags = SA_RESETHAND;                 /* a fault inside the handler ends the process */
+    sigaction(SIGABRT, &sa, NULL);
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+    sigaction(SIGFPE, &sa, NULL);
+    sigaction(SIGILL, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
     pthread_mutex_lock(&rt_mu);
     /* Nothing runs before the coordinator tells the time. */
     while (S.now == 0) read_in(true);

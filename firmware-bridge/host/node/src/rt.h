@@ -46,6 +46,8 @@ uint64_t rt_ticks_to_deadline(uint32_t ticks);   /* now + ticks; RT_FOREVER for 
 /* Blocks the calling task on obj until rt_wake()d or until deadline. Returns
  * false on timeout. A call outside a task (or with deadline <= now) returns false at once. */
 bool rt_block(const void *obj, uint64_t deadline);
+/* How many times tasks have blocked (a loop that never blocks can be told apart). */
+uint64_t rt_block_count(void);
 /* Makes the highest-priority task blocked on obj ready; returns it (or NULL). */
 rt_task_t *rt_wake_one(const void *obj);
 void rt_wake_all(const void *obj);

@@ -84,9 +84,13 @@ void rt_make_ready(rt_task_t *t)
     t->ready_seq = ++s_ready_seq;
 }
 
+static uint64_t s_blocks;
+uint64_t rt_block_count(void) { return s_blocks; }
+
 bool rt_block(const void *obj, uint64_t deadline)
 {
     rt_task_t *me = s_me;
+    s_blocks++;
     if (me == NULL || deadline <= rt_now()) return false;
     me->state = RT_BLOCKED;
     me->wait_obj = obj;

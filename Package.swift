@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ESPNowSimulator", targets: ["ESPNowSimulator"]),
         .library(name: "ESPNowDiscovery", targets: ["ESPNowDiscovery"]),
         .library(name: "ESPNowAutoConnect", targets: ["ESPNowAutoConnect"]),
+        .library(name: "ESPNowBroker", targets: ["ESPNowBroker"]),
         .executable(name: "espnow-sim", targets: ["espnow-sim"]),
         .executable(name: "codec-bench", targets: ["codec-bench"]),
         .executable(name: "host-bench", targets: ["host-bench"]),
@@ -30,6 +31,7 @@ let package = Package(
         .library(name: "ESPNowGateway", targets: ["ESPNowGateway"]),
         .executable(name: "gateway-bench", targets: ["gateway-bench"]),
         .executable(name: "soak", targets: ["soak"]),
+        .executable(name: "broker-bench", targets: ["broker-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -41,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -97,6 +100,7 @@ let package = Package(
                 "ESPNowWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/ESPNowSerial"
         ),
@@ -160,12 +164,38 @@ let package = Package(
             dependencies: ["ESPNowDiscovery", "ESPNowWire", "ESPNowAutoConnect", "ESPNowDevice"],
             path: "Tests/ESPNowDiscoveryTests"
         ),
+        // Sharing a dongle (docs/PROTOCOL.md "Multiplexing"): a broker that owns the dongle
+        // and serves the bridge protocol to clients over Unix sockets and (TLS) TCP.
+        .target(
+            name: "ESPNowBroker",
+            dependencies: [
+                "ESPNowWire", "ESPNowSerial", "ESPNowDevice",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ESPNowBroker"
+        ),
+        .testTarget(
+            name: "BrokerTests",
+            dependencies: [
+                "ESPNowBroker", "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/BrokerTests",
+            exclude: ["certs"]
+        ),
         // The `espnow` command-line tool (issue #6, docs/CLI.md) and its tests, which run the
         // built binary against simulated dongles.
         .executableTarget(
             name: "espnow",
             dependencies: [
-                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery",
+                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowBroker",
                 "ESPNowGateway", "ESPNowSimulator",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -241,6 +271,15 @@ let package = Package(
             path: "Benchmarks/SoakKit"
         ),
         .executableTarget(name: "soak", dependencies: ["SoakKit"], path: "Benchmarks/Soak"),
+        // `make bench-broker`: latency a broker adds, and fan-out to eight listeners (prints).
+        .executableTarget(
+            name: "broker-bench",
+            dependencies: [
+                "ESPNowBroker", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/BrokerBench"
+        ),
         .testTarget(name: "SoakTests", dependencies: ["SoakKit"], path: "Tests/SoakTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ESPNowSimulator", targets: ["ESPNowSimulator"]),
         .library(name: "ESPNowDiscovery", targets: ["ESPNowDiscovery"]),
         .library(name: "ESPNowAutoConnect", targets: ["ESPNowAutoConnect"]),
+        .library(name: "ESPNowTesting", targets: ["ESPNowTesting"]),
         .executable(name: "espnow-sim", targets: ["espnow-sim"]),
         .executable(name: "codec-bench", targets: ["codec-bench"]),
         .executable(name: "host-bench", targets: ["host-bench"]),
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(
@@ -159,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "espnow",
             dependencies: [
-                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery",
+                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -171,6 +173,24 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             path: "Tests/CLITests"
+        ),
+        // The hardware-in-the-loop kit (docs/HIL.md): a Testbed of dongles and devices under
+        // test with expectations and faults, and the YAML scenario runner behind `espnow test`.
+        .target(
+            name: "ESPNowTesting",
+            dependencies: [
+                "ESPNow", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/ESPNowTesting"
+        ),
+        .testTarget(
+            name: "ESPNowTestingTests",
+            dependencies: ["ESPNowTesting", "ESPNowSimulator", "ESPNowWire"],
+            path: "Tests/ESPNowTestingTests"
         ),
         // Host library figures against simulated dongles (`make bench-host`; prints, never fails).
         .executableTarget(

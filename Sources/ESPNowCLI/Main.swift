@@ -20,7 +20,7 @@ struct ESPNowCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Demo.self, Sim.self, Info.self, Send.self, Listen.self, Peers.self, PMK.self, Channel.self,
-            Stats.self, Reset.self, Ping.self, Bench.self, Devices.self, Node.self,
+            Stats.self, Reset.self, Ping.self, Bench.self, Devices.self, Node.self, TestCommand.self,
         ]
     )
 

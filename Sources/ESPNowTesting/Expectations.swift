@@ -1,0 +1,125 @@
+import ESPNowWire
+import Foundation
+
+/// What an expectation looks for: sender, receiver and a payload condition with a name for messages.
+public struct PacketMatch: Sendable, CustomStringConvertible {
+    public var from: MACAddress?
+    public var to: MACAddress?
+    public var what: String
+    public var condition: @Sendable (CapturedPacket) -> Bool
+
+    public init(from: MACAddress? = nil, to: MACAddress? = nil, what: String = "any payload",
+                _ condition: @escaping @Sendable (CapturedPacket) -> Bool = { _ in true }) {
+        self.from = from
+        self.to = to
+        self.what = what
+        self.condition = condition
+    }
+
+    public func matches(_ p: CapturedPacket) -> Bool {
+        (from == nil || p.from == from) && (to == nil || p.to == to) && condition(p)
+    }
+
+    public var description: String {
+        var s = "a packet"
+        if let f = from { s += " from \(f)" }
+        if let t = to { s += " to \(t)" }
+        return s + " with \(what)"
+    }
+}
+
+extension Testbed {
+    /// Waits up to `within` for a packet not yet claimed by an earlier expectation that
+    /// matches; claims and returns it. The failure names what was expected and lists what
+    /// was heard instead. `within` is a hang guard: on the simulator keep it generous.
+    @discardableResult
+    public func expectPacket(_ match: PacketMatch, within: Duration = .seconds(10)) async throws -> CapturedPacket {
+        let start = markIndex
+        let found = await waitFor(within: within) { self.capture.claim(from: start, match.matches) }
+        if let p = found { return p }
+        throw TestbedError.expectation("expected \(match) within \(within.seconds) s; heard instead: \(heard(from: start))")
+    }
+
+    @discardableResult
+    public func expectPacket(from dut: DUT? = nil, within: Duration = .seconds(10), what: String = "a matching payload",
+                             where condition: @escaping @Sendable (CapturedPacket) -> Bool = { _ in true }) async throws -> CapturedPacket {
+        try await expectPacket(PacketMatch(from: dut?.mac, what: what, condition), within: within)
+    }
+
+    /// Fails when a matching packet arrives within `within` (it is claimed and reported).
+    public func expectNoPacket(_ match: PacketMatch, within: Duration) async throws {
+        let start = markIndex
+        if let p = await waitFor(within: within, { self.capture.claim(from: start, match.matches) }) {
+            throw TestbedError.expectation("expected no \(match) for \(within.seconds) s; heard \(p)")
+        }
+    }
+
+    public func expectNoPacket(from dut: DUT? = nil, within: Duration, what: String = "any payload",
+                               where condition: @escaping @Sendable (CapturedPacket) -> Bool = { _ in true }) async throws {
+        try await expectNoPacket(PacketMatch(from: dut?.mac, what: what, condition), within: within)
+    }
+
+    /// Sends and fails unless the device acknowledged the frame at the MAC layer.
+    public func expectDelivered(_ payload: [UInt8], to dut: DUT, from dongle: Int = 0) async throws {
+        guard try await send(payload, to: dut.mac, from: dongle) else {
+            throw TestbedError.expectation("expected \(dut) to acknowledge \(payload.count) bytes from dongle \(dongle); the send was not acknowledged")
+        }
+    }
+
+    /// `count` matching packets (each claimed), in arrival order.
+    public func expectPackets(_ count: Int, _ match: PacketMatch, within: Duration = .seconds(30)) async throws -> [CapturedPacket] {
+        var got: [CapturedPacket] = []
+        let start = markIndex
+        _ = await waitFor(within: within) { () -> Bool? in
+            while got.count < count, let p = self.capture.claim(from: start, match.matches) { got.append(p) }
+            return got.count >= count ? true : nil
+        }
+        guard got.count == count else {
+            throw TestbedError.expectation("expected \(count) × \(match) within \(within.seconds) s; got \(got.count); other packets: \(heard(from: start))")
+        }
+        return got
+    }
+
+    /// Packets matching each of `matches` in that order (each after the previous one).
+    public func expectInOrder(_ matches: [PacketMatch], within: Duration = .seconds(30)) async throws -> [CapturedPacket] {
+        var got: [CapturedPacket] = []
+        let start = markIndex
+        for (i, m) in matches.enumerated() {
+            let after = got.last.map { $0.index + 1 } ?? start
+            guard let p = await waitFor(within: within, { self.capture.claim(from: after, m.matches) }) else {
+                let prior = got.last.map { " after #\($0.index)" } ?? ""
+                throw TestbedError.expectation("expected, as item \(i + 1) of \(matches.count) in order, \(m)\(prior); heard instead: \(heard(from: after))")
+            }
+            got.append(p)
+        }
+        return got
+    }
+
+    /// Polls `probe` on every arrival until it returns a value or `within` passes.
+    func waitFor<T>(within: Duration, _ probe: () -> T?) async -> T? {
+        let deadline = ContinuousClock.now + within
+        while true {
+            let seen = capture.count
+            if let v = probe() { return v }
+            if ContinuousClock.now >= deadline { return nil }
+            let log = capture
+            await withTaskGroup(of: Void.self) { g in
+                g.addTask { await log.waitForArrival(after: seen) }
+                g.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+                await g.next()
+                g.cancelAll()
+            }
+        }
+    }
+
+    func heard(from start: Int) -> String {
+        let rest = capture.unclaimed(from: start)
+        if rest.isEmpty { return "nothing" }
+        let shown = rest.suffix(5).map(\.description).joined(separator: "; ")
+        return rest.count > 5 ? "\(rest.count) packets, the last 5: \(shown)" : shown
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -20,10 +20,12 @@ public struct PacketMatch: Sendable, CustomStringConvertible {
         (from == nil || p.from == from) && (to == nil || p.to == to) && condition(p)
     }
 
-    public var description: String {
+    public var description: String { describe { $0.description } }
+
+    func describe(_ name: (MACAddress) -> String) -> String {
         var s = "a packet"
-        if let f = from { s += " from \(f)" }
-        if let t = to { s += " to \(t)" }
+        if let f = from { s += " from \(name(f))" }
+        if let t = to { s += " to \(name(t))" }
         return s + " with \(what)"
     }
 }
@@ -37,7 +39,7 @@ extension Testbed {
         let start = markIndex
         let found = await waitFor(within: within) { self.capture.claim(from: start, match.matches) }
         if let p = found { return p }
-        throw TestbedError.expectation("expected \(match) within \(within.seconds) s; heard instead: \(heard(from: start))")
+        throw TestbedError.expectation("expected \(describe(match)) within \(within.seconds) s; heard instead: \(heard(from: start, like: match))")
     }
 
     @discardableResult
@@ -50,7 +52,7 @@ extension Testbed {
     public func expectNoPacket(_ match: PacketMatch, within: Duration) async throws {
         let start = markIndex
         if let p = await waitFor(within: within, { self.capture.claim(from: start, match.matches) }) {
-            throw TestbedError.expectation("expected no \(match) for \(within.seconds) s; heard \(p)")
+            throw TestbedError.expectation("expected no \(describe(match)) for \(within.seconds) s; heard \(describe(p))")
         }
     }
 
@@ -75,7 +77,7 @@ extension Testbed {
             return got.count >= count ? true : nil
         }
         guard got.count == count else {
-            throw TestbedError.expectation("expected \(count) × \(match) within \(within.seconds) s; got \(got.count); other packets: \(heard(from: start))")
+            throw TestbedError.expectation("expected \(count) × \(describe(match)) within \(within.seconds) s; got \(got.count); other packets: \(heard(from: start, like: match))")
         }
         return got
     }
@@ -88,7 +90,7 @@ extension Testbed {
             let after = got.last.map { $0.index + 1 } ?? start
             guard let p = await waitFor(within: within, { self.capture.claim(from: after, m.matches) }) else {
                 let prior = got.last.map { " after #\($0.index)" } ?? ""
-                throw TestbedError.expectation("expected, as item \(i + 1) of \(matches.count) in order, \(m)\(prior); heard instead: \(heard(from: after))")
+                throw TestbedError.expectation("expected, as item \(i + 1) of \(matches.count) in order, \(describe(m))\(prior); heard instead: \(heard(from: after, like: m))")
             }
             got.append(p)
         }
@@ -112,11 +114,36 @@ extension Testbed {
         }
     }
 
-    func heard(from start: Int) -> String {
+    /// What was heard instead: the packets of the expected sender first (the last 5), then a count of the rest.
+    func heard(from start: Int, like match: PacketMatch) -> String {
         let rest = capture.unclaimed(from: start)
         if rest.isEmpty { return "nothing" }
-        let shown = rest.suffix(5).map(\.description).joined(separator: "; ")
-        return rest.count > 5 ? "\(rest.count) packets, the last 5: \(shown)" : shown
+        let same = match.from.map { f in rest.filter { $0.from == f } } ?? rest
+        let others = rest.count - same.count
+        var parts: [String] = []
+        if !same.isEmpty {
+            let shown = same.suffix(5).map(describe).joined(separator: "; ")
+            let who = match.from.map { "from \(name($0))" } ?? ""
+            parts.append(same.count > 5 ? "\(same.count) packets \(who), the last 5: \(shown)" : shown)
+        } else if let f = match.from {
+            parts.append("nothing from \(name(f))")
+        }
+        if others > 0 { parts.append("\(others) packet\(others == 1 ? "" : "s") from others") }
+        return parts.joined(separator: "; and ")
+    }
+
+    /// A device's or dongle's name with its MAC.
+    public func name(_ mac: MACAddress) -> String {
+        if mac == .broadcast { return "broadcast" }
+        if let d = devices.first(where: { $0.mac == mac }) { return "\(d.name) (\(mac))" }
+        if let d = dongles.first(where: { $0.mac == mac }) { return "dongle\(d.index) (\(mac))" }
+        return mac.description
+    }
+
+    func describe(_ m: PacketMatch) -> String { m.describe(name) }
+
+    func describe(_ p: CapturedPacket) -> String {
+        "#\(p.index) from \(name(p.from)) to \(name(p.to)): \(p.payload.count) bytes \(p.payloadText)"
     }
 }
 

@@ -302,6 +302,8 @@ struct Context {
             let d = try dongleIndex(a["from"])
             let times = try int(a["times"], "times") ?? 1
             let wantAck: Bool = if case .bool(let b)? = a["ack"] { b } else { false }
+            // What a later expect looks at starts here: replies to this send, not earlier traffic.
+            bed.ignoreEarlierPackets()
             for _ in 0..<max(times, 1) {
                 let acked = try await bed.send(try payload(a), to: to, from: d)
                 if wantAck && !acked {
@@ -313,6 +315,8 @@ struct Context {
             let within = Duration.seconds(try num(a["within"], "within") ?? self.within)
             let count = try int(a["count"], "count") ?? 1
             let got = count == 1 ? [try await bed.expectPacket(m, within: within)] : try await bed.expectPackets(count, m, within: within)
+            // The next expect looks after this one's packet: steps read in order, like the air.
+            bed.advanceMark(to: got.last!.index + 1)
             if let name = try str(a["save"], "save"), let p = got.last {
                 vars[name] = p.payload.map { String(format: "%02x", $0) }.joined()
                 vars["\(name).text"] = String(decoding: p.payload, as: UTF8.self)

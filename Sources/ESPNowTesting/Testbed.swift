@@ -216,6 +216,8 @@ public final class Testbed: Sendable {
     /// Later expectations ignore every packet heard before now.
     public func ignoreEarlierPackets() { let n = capture.count; mark.withLockedValue { $0 = n } }
     var markIndex: Int { mark.withLockedValue { $0 } }
+    /// Later expectations look at packet `index` and after.
+    func advanceMark(to index: Int) { mark.withLockedValue { $0 = max($0, index) } }
 
     // MARK: Sending
 

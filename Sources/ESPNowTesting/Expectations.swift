@@ -52,7 +52,7 @@ extension Testbed {
     public func expectNoPacket(_ match: PacketMatch, within: Duration) async throws {
         let start = markIndex
         if let p = await waitFor(within: within, { self.capture.claim(from: start, match.matches) }) {
-            throw TestbedError.expectation("expected no \(describe(match)) for \(within.seconds) s; heard \(describe(p))")
+            throw TestbedError.expectation("expected no\(describe(match).dropFirst(1)) for \(within.seconds) s; heard \(describe(p))")
         }
     }
 
@@ -98,13 +98,13 @@ extension Testbed {
     }
 
     /// Polls `probe` on every arrival until it returns a value or `within` passes.
-    func waitFor<T>(within: Duration, _ probe: () -> T?) async -> T? {
+    func waitFor<T>(within: Duration, log: CaptureLog? = nil, _ probe: () -> T?) async -> T? {
+        let log = log ?? capture
         let deadline = ContinuousClock.now + within
         while true {
-            let seen = capture.count
+            let seen = log.count
             if let v = probe() { return v }
             if ContinuousClock.now >= deadline { return nil }
-            let log = capture
             await withTaskGroup(of: Void.self) { g in
                 g.addTask { await log.waitForArrival(after: seen) }
                 g.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }

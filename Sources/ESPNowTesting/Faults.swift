@@ -43,7 +43,11 @@ extension Testbed {
             return
         }
         if case .rebootDongle(let d) = fault, isHardware {
-            _ = try await dongle(d).espnow.device.hardReset()
+            try await untilLinkEvent("restored", dongle: d, after: fault) {
+                guard try await self.dongle(d).espnow.device.hardReset() else {
+                    throw TestbedError.notAvailableOnHardware("\(fault) (its port has no modem lines to pulse reset)")
+                }
+            }
             return
         }
         guard let air else { throw TestbedError.notAvailableOnHardware(fault.description) }
@@ -58,13 +62,32 @@ extension Testbed {
             }
         case .bitErrors(let d, let p): try await air.setBitErrorRate(try dongle(d).index, .both, p)
         case .lossBurst(let t): try await air.control("loss-burst \(Int(t.seconds * 1000))")
-        case .rebootDongle(let d): try await air.reboot(try dongle(d).index)
+        case .rebootDongle(let d):
+            try await untilLinkEvent("restored", dongle: d, after: fault) { try await air.reboot(try self.dongle(d).index) }
         case .rebootDevice(let dut):
             guard let r = dut.radio else { throw TestbedError.setup("\(dut.name) has no simulated radio") }
             try await air.reboot(r)
-        case .unplugDongle(let d): try await air.unplug(try dongle(d).index)
-        case .replugDongle(let d): try await air.replug(try dongle(d).index)
+        case .unplugDongle(let d):
+            try await untilLinkEvent("unplugged", dongle: d, after: fault) { try await air.unplug(try self.dongle(d).index) }
+        case .replugDongle(let d):
+            try await untilLinkEvent("restored", dongle: d, after: fault) { try await air.replug(try self.dongle(d).index) }
         case .channel: break
+        }
+    }
+}
+
+extension Testbed {
+    /// Runs `action`, then waits until the host side of dongle `d` reports `event` (the
+    /// client restored its state after a reboot or replug; the link ended after an unplug),
+    /// so that the next step meets a settled dongle. 60 s is a hang guard.
+    func untilLinkEvent(_ event: String, dongle d: Int, after fault: Fault, _ action: () async throws -> Void) async throws {
+        let start = linkEvents.count
+        try await action()
+        let seen = await waitFor(within: .seconds(60), log: linkEvents) {
+            self.linkEvents.claim(from: start) { $0.dongle == d && $0.payload == Array(event.utf8) }
+        }
+        guard seen != nil else {
+            throw TestbedError.setup("after the \(fault), dongle \(d)'s link did not report '\(event)' within 60 s")
         }
     }
 }

@@ -103,6 +103,8 @@ public final class Testbed: Sendable {
     public var isHardware: Bool { air == nil }
 
     let capture = CaptureLog()
+    /// Link events of each dongle (restored state, unplugs), for faults that wait for them.
+    let linkEvents = CaptureLog()
     private let readers: [Task<Void, Never>]
     private let mark = NIOLockedValueBox(0)
     private let peers = NIOLockedValueBox<Set<String>>([])
@@ -114,7 +116,19 @@ public final class Testbed: Sendable {
         self.devices = devices
         self.air = air
         let log = capture
-        readers = dongles.map { d in
+        let events = linkEvents
+        let watchers = dongles.map { d in
+            Task {
+                for await e in d.espnow.device.events {
+                    switch e {
+                    case .restored: events.append(dongle: d.index, from: .broadcast, to: .broadcast, payload: Array("restored".utf8), rssi: 0, channel: 0)
+                    case .unplugged: events.append(dongle: d.index, from: .broadcast, to: .broadcast, payload: Array("unplugged".utf8), rssi: 0, channel: 0)
+                    default: break
+                    }
+                }
+            }
+        }
+        readers = watchers + dongles.map { d in
             Task {
                 let me = d.mac
                 while !Task.isCancelled {

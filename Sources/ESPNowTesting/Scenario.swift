@@ -113,9 +113,12 @@ public struct Scenario: Sendable {
     ]
 
     public static func load(_ path: String) throws -> Scenario {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ParseError("\(path): no such scenario file") }
+        guard !isDir.boolValue else { throw ParseError("\(path): is a directory, not a scenario file") }
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw ParseError("\(path): cannot read the scenario file (\(error.localizedDescription))")
+            throw ParseError("\(path): cannot read the scenario file as UTF-8 text (\(error.localizedDescription))")
         }
         return try parse(text, file: path)
     }

@@ -192,6 +192,12 @@ let package = Package(
             dependencies: ["ESPNowTesting", "ESPNowSimulator", "ESPNowWire"],
             path: "Tests/ESPNowTestingTests"
         ),
+        // The Swift half of examples/hil (the sensor suite of sensor.yaml with ESPNowTesting).
+        .testTarget(
+            name: "HILExampleTests",
+            dependencies: ["ESPNowTesting", "ESPNowWire"],
+            path: "examples/hil/swift"
+        ),
         // Host library figures against simulated dongles (`make bench-host`; prints, never fails).
         .executableTarget(
             name: "host-bench",

@@ -131,11 +131,11 @@ public final class Testbed: Sendable {
         readers = watchers + dongles.map { d in
             Task {
                 let me = d.mac
-                while !Task.isCancelled {
-                    guard let p = try? await d.espnow.recvPacket(500) else {
-                        if Task.isCancelled { return }
-                        continue
-                    }
+                while true {
+                    // Waits without a timeout; ends when the bed cancels it (or the queue ends).
+                    let next: ReceivedPacket?
+                    do { next = try await d.espnow.device.packetQueue.next(timeout: nil) } catch { return }
+                    guard let p = next else { continue }
                     let to: MACAddress = switch p.dst {
                     case .broadcast: .broadcast
                     case .other: p.dstAddr ?? .broadcast

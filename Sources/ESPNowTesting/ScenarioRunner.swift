@@ -33,7 +33,7 @@ public struct ScenarioRunner: Sendable {
     /// Default `within` of expect steps (a hang guard), seconds.
     public var defaultWithin: Double = 10
 
-    public init(ports: [String]? = SimulatedDongles_realPorts()) { self.ports = ports }
+    public init(ports: [String]? = TestbedOptions.environmentPorts) { self.ports = ports }
 
     public func run(_ scenario: Scenario) async -> [CaseResult] {
         var out: [CaseResult] = []
@@ -90,12 +90,6 @@ public struct ScenarioRunner: Sendable {
         result.seconds = started.duration(to: .now).seconds
         return result
     }
-}
-
-/// `SimulatedDongles.realPorts` without making callers import the simulator module.
-public func SimulatedDongles_realPorts() -> [String]? {
-    guard let v = ProcessInfo.processInfo.environment["ESPNOW_PORTS"], !v.isEmpty else { return nil }
-    return v.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
 }
 
 struct StepFailure: Error, CustomStringConvertible {

@@ -43,7 +43,10 @@ public struct TestbedOptions: Sendable {
     /// Simulated airtime follows the wall clock (firmware nodes that talk to the host need it).
     public var realtime = false
     /// Real dongles; nil: simulated. Defaults to `$ESPNOW_PORTS`.
-    public var ports: [String]? = SimulatedDongles.realPorts
+    public var ports: [String]? = TestbedOptions.environmentPorts
+
+    /// The dongles `$ESPNOW_PORTS` lists (comma or space separated), nil when it is unset or empty.
+    public static var environmentPorts: [String]? { SimulatedDongles.realPorts }
     /// Where a failed test's pcap goes: `$ESPNOW_TEST_ARTIFACTS`, else the temporary directory.
     public var artifactsDirectory: String = ProcessInfo.processInfo.environment["ESPNOW_TEST_ARTIFACTS"]
         ?? FileManager.default.temporaryDirectory.path

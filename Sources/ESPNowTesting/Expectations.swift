@@ -129,7 +129,21 @@ extension Testbed {
             parts.append("nothing from \(name(f))")
         }
         if others > 0 { parts.append("\(others) packet\(others == 1 ? "" : "s") from others") }
-        return parts.joined(separator: "; and ")
+        var text = parts.joined(separator: "; and ")
+        if let lost = droppedPackets() { text += " (\(lost))" }
+        return text
+    }
+
+    /// Packets the dongles or their host clients had to drop (full buffers), if any: a
+    /// missing packet may be one of them, so a failure says so.
+    public func droppedPackets() -> String? {
+        let notes = dongles.compactMap { d -> String? in
+            let c = d.espnow.device.hostCounters
+            let onDongle = c.deviceDropped[1] ?? 0
+            guard c.packetsDropped + onDongle > 0 else { return nil }
+            return "dongle\(d.index) dropped \(onDongle) on the dongle and \(c.packetsDropped) on the host, buffers full"
+        }
+        return notes.isEmpty ? nil : notes.joined(separator: "; ")
     }
 
     /// A device's or dongle's name with its MAC.

@@ -20,7 +20,8 @@ struct ESPNowCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Demo.self, Sim.self, Info.self, Send.self, Listen.self, Peers.self, PMK.self, Channel.self,
-            Stats.self, Reset.self, Ping.self, Bench.self, Devices.self, Node.self, TestCommand.self,
+            Stats.self, Reset.self, Ping.self, Bench.self, Devices.self, Node.self,
+            Serve.self, TestCommand.self,
         ]
     )
 

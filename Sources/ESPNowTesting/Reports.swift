@@ -74,10 +74,11 @@ public enum ScenarioReport {
     }
 
     /// A scenario file that replays the steps of each case that drive the bed and expects the
-    /// packets heard in that run, byte for byte, in order (`espnow test --record`).
+    /// packets heard in that run, byte for byte, each after the stimulus step it followed
+    /// (`espnow test --record`).
     public static func record(_ scenario: Scenario, source: String, results: [CaseResult]) -> String {
         var out = "# Recorded by `espnow test --record` from \(scenario.file): the same scene and stimuli,\n"
-        out += "# then every packet the dongles heard, byte for byte and in order.\n"
+        out += "# each packet the dongles heard expected, byte for byte, after the stimulus it followed.\n"
         out += "name: \(yamlScalar(scenario.name + " (recorded)"))\n"
         if let r = source.range(of: "\nscene:") ?? (source.hasPrefix("scene:") ? source.range(of: "scene:") : nil) {
             // The scene block as written: up to the next top-level key.
@@ -94,13 +95,22 @@ public enum ScenarioReport {
         out += "tests:\n"
         for (t, r) in zip(scenario.tests, results) {
             out += "  - name: \(yamlScalar(t.name))\n    steps:\n"
-            for s in t.steps where [.send, .wait, .fault, .set, .call].contains(s.kind) {
-                out += "      - \(s.kind.rawValue): \(flow(s.args))\n"
+            // Each packet is expected right after the last stimulus step that started before it
+            // arrived, so the replay waits for it before the next stimulus.
+            func expects(_ range: Range<Int>) -> String {
+                r.packets.filter { range.contains($0.index) }.map { p in
+                    let from = r.names[p.from] ?? p.from.description
+                    let hex = p.payload.map { String(format: "%02x", $0) }.joined()
+                    return "      - expect: {from: \(yamlScalar(from)), hex: \"\(hex)\"}\n"
+                }.joined()
             }
-            for p in r.packets {
-                let from = r.names[p.from] ?? p.from.description
-                let hex = p.payload.map { String(format: "%02x", $0) }.joined()
-                out += "      - expect: {from: \(yamlScalar(from)), hex: \"\(hex)\"}\n"
+            let stimuli = t.steps.indices.filter { [.send, .wait, .fault, .set, .call].contains(t.steps[$0].kind) }
+            let starts = stimuli.map { $0 < r.heardBeforeStep.count ? r.heardBeforeStep[$0] : Int.max }
+            out += expects(0..<(starts.first ?? Int.max))
+            for (k, i) in stimuli.enumerated() {
+                out += "      - \(t.steps[i].kind.rawValue): \(flow(t.steps[i].args))\n"
+                let end = k + 1 < starts.count ? starts[k + 1] : Int.max
+                if starts[k] < end { out += expects(starts[k]..<end) }
             }
         }
         return out

@@ -20,6 +20,8 @@ public struct CaseResult: Sendable {
     public var packets: [CapturedPacket]
     /// Device names by MAC, for `--record`.
     public var names: [MACAddress: String]
+    /// How many packets had been heard when each top-level step started (for `--record`).
+    public var heardBeforeStep: [Int] = []
     public var passed: Bool { failure == nil }
 }
 
@@ -75,6 +77,7 @@ public struct ScenarioRunner: Sendable {
         do {
             for f in s.scene.faults { try await ctx.run(f) }
             for step in test.steps {
+                result.heardBeforeStep.append(bed.packets.count)
                 try await ctx.run(step)
                 result.stepsRun += 1
             }

@@ -29,6 +29,8 @@ let package = Package(
         .executable(name: "host-bench", targets: ["host-bench"]),
         .executable(name: "wire-demo", targets: ["wire-demo"]),
         .executable(name: "espnow", targets: ["espnow"]),
+        .library(name: "ESPNowGateway", targets: ["ESPNowGateway"]),
+        .executable(name: "gateway-bench", targets: ["gateway-bench"]),
         .executable(name: "soak", targets: ["soak"]),
         .executable(name: "broker-bench", targets: ["broker-bench"]),
     ],
@@ -39,6 +41,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
@@ -191,7 +197,9 @@ let package = Package(
         .executableTarget(
             name: "espnow",
             dependencies: [
-                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowTesting", "ESPNowBroker",
+                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowBroker", "ESPNowTesting",
+                "ESPNowGateway", "ESPNowSimulator",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -237,6 +245,45 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Sources/HostBench"
+        ),
+        // The sensor gateway: dongles -> decoders -> SQLite or PostgreSQL (docs/GATEWAY.md).
+        .target(
+            name: "ESPNowGateway",
+            dependencies: [
+                "ESPNowDevice", "ESPNowWire", "ESPNowSimulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            path: "Sources/ESPNowGateway"
+        ),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "ESPNowGateway", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/GatewayTests"
+        ),
+        // `make bench-gateway`: prints readings/s, latency, memory; never fails.
+        .executableTarget(
+            name: "gateway-bench",
+            dependencies: [
+                "ESPNowGateway", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/GatewayBench"
         ),
         // The soak (`make soak`): mixed traffic, serial bit errors, reboots and unplugs, with
         // independent books; its short fixed-seed version runs in the Swift suite.

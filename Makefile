@@ -8,7 +8,7 @@ SWIFTC       ?= $(shell command -v /opt/swift/usr/bin/swiftc || command -v swift
 PYTHON       ?= python3
 FUZZ_TIME    ?= 600          # seconds per target for `make fuzz`
 SMOKE_TIME   ?= 20           # seconds per target in `make test`
-APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv libsqlite3-dev postgresql
+APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv libsqlite3-dev postgresql libxml2-utils
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CORE_DIR     := firmware-bridge/components/bridge_core
@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests node-tests node-demo bench-sim bench-host bench-broker bench-gateway tsan soak clean
+        c-tests portability sim-tests node-tests hil-tests node-demo bench-sim bench-host bench-broker bench-gateway tsan soak clean
 
 all: build
 
@@ -55,7 +55,7 @@ wire-demo: deps
 # Swift tests run last so that their summary closes the output. The gateway tests use a
 # private PostgreSQL (tools/pgtest.sh: initdb + pg_ctl in a temporary directory, Unix
 # socket only), stopped and removed afterwards whatever the outcome.
-test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests
+test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests hil-tests
 	$(SWIFT) build --build-tests
 	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
 	ESPNOW_TEST_PG_DIR=$$pgdir $(SWIFT) test --skip-build; status=$$?; \
@@ -158,6 +158,15 @@ node-demo: deps $(NODE_VENV)/bin/python
 node-tests: deps $(NODE_VENV)/bin/python
 	$(SWIFT) build --product espnow-sim
 	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python $(PYTHON) Tests/Nodes/test_nodes.py .build/debug/espnow-sim
+
+# The hardware-in-the-loop example (docs/HIL.md): the sensor firmware node under its YAML
+# suite with `espnow test`, the JUnit report checked against Tests/Fixtures/junit.xsd.
+hil-tests: deps $(NODE_VENV)/bin/python
+	$(SWIFT) build --product espnow-sim
+	$(SWIFT) build --product espnow
+	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python .build/debug/espnow node build examples/hil/sensor-node
+	.build/debug/espnow test examples/hil/sensor.yaml --port sim --junit .build/hil-junit.xml
+	xmllint --noout --schema Tests/Fixtures/junit.xsd .build/hil-junit.xml
 
 bench-sim: deps
 	$(SWIFT) build -c release --product espnow-sim

@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ESPNowSimulator", targets: ["ESPNowSimulator"]),
         .library(name: "ESPNowDiscovery", targets: ["ESPNowDiscovery"]),
         .library(name: "ESPNowAutoConnect", targets: ["ESPNowAutoConnect"]),
+        .library(name: "ESPNowTesting", targets: ["ESPNowTesting"]),
         .library(name: "ESPNowBroker", targets: ["ESPNowBroker"]),
         .executable(name: "espnow-sim", targets: ["espnow-sim"]),
         .executable(name: "codec-bench", targets: ["codec-bench"]),
@@ -39,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -195,7 +197,7 @@ let package = Package(
         .executableTarget(
             name: "espnow",
             dependencies: [
-                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowBroker",
+                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowBroker", "ESPNowTesting",
                 "ESPNowGateway", "ESPNowSimulator",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -209,6 +211,30 @@ let package = Package(
         .testTarget(
             name: "CLITests",
             path: "Tests/CLITests"
+        ),
+        // The hardware-in-the-loop kit (docs/HIL.md): a Testbed of dongles and devices under
+        // test with expectations and faults, and the YAML scenario runner behind `espnow test`.
+        .target(
+            name: "ESPNowTesting",
+            dependencies: [
+                "ESPNow", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/ESPNowTesting"
+        ),
+        .testTarget(
+            name: "ESPNowTestingTests",
+            dependencies: ["ESPNowTesting", "ESPNowSimulator", "ESPNowWire"],
+            path: "Tests/ESPNowTestingTests"
+        ),
+        // The Swift half of examples/hil (the sensor suite of sensor.yaml with ESPNowTesting).
+        .testTarget(
+            name: "HILExampleTests",
+            dependencies: ["ESPNowTesting", "ESPNowWire"],
+            path: "examples/hil/swift"
         ),
         // Host library figures against simulated dongles (`make bench-host`; prints, never fails).
         .executableTarget(

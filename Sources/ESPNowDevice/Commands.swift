@@ -50,6 +50,9 @@ extension ESPNowDevice {
         guard let b = UInt32(exactly: baud), b > 0 else { throw ESPNowError.invalidArgument("baud \(baud)") }
         _ = try await call(.setBaud, ["baud": .uint(UInt64(b))], record: false)
         if let l = state.withLockedValue({ $0.link }) { try l.setBaudRate(baud) }
+        state.withLockedValue { s in
+            if s.line.bytesPerSecond != nil { s.line = LinePace(bytesPerSecond: baud / 10) }  // retry timing follows
+        }
         _ = try await ping()
     }
 

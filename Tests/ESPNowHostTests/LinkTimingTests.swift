@@ -159,4 +159,23 @@ struct LinkTimingTests {
         }
         await d.close()
     }
+
+    /// The client paces its retry timing by the HELLO's UART rate, and follows SET_BAUD.
+    @Test func lineRateFollowsHelloAndSetBaud() async throws {
+        var o = AirOptions(dongles: 1)
+        o.baud = 115_200
+        let air = try await SimulatedAir.start(o)
+        defer { air.shutdown() }
+        let d = try await ESPNowDevice.connect(path: air.dongles[0].port!)
+        do {
+            #expect(d.state.withLockedValue { $0.line.bytesPerSecond } == 11_520)
+            try await d.setBaud(921_600)
+            #expect(d.state.withLockedValue { $0.line.bytesPerSecond } == 92_160)
+            #expect(try await d.ping([1]).data == [1])
+        } catch {
+            await d.close()
+            throw error
+        }
+        await d.close()
+    }
 }

@@ -4,6 +4,8 @@
 import Foundation
 import SoakKit
 
+setvbuf(stdout, nil, _IOLBF, 0)  // progress lines show as they happen, also in a log file
+
 var scale = 1.0
 var seed: UInt64 = 20_261_130
 var args = CommandLine.arguments.dropFirst()

@@ -75,6 +75,9 @@ c-tests: $(FUZZ_DIR)
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) \
 	    Tests/CCore/test_dispatch.c -o $(FUZZ_DIR)/test_dispatch
 	$(FUZZ_DIR)/test_dispatch
+	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -DESP_NOW_MAX_DATA_LEN_V2=1490 -I$(CORE_INC) -I$(EMU_DIR)/include \
+	    $(CORE_SRCS) $(EMU_SRCS) Tests/CCore/test_dispatch.c -o $(FUZZ_DIR)/test_dispatch_1490
+	$(FUZZ_DIR)/test_dispatch_1490
 	gcc $(CSTRICT) $(CSAN) -D_GNU_SOURCE -DBR_HAVE_CONFIG_ESPNOW_RATE=0 -Wl,--wrap=esp_now_set_peer_rate_config \
 	    -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) Tests/CCore/test_idf_compat.c -o $(FUZZ_DIR)/test_idf_compat
 	$(FUZZ_DIR)/test_idf_compat

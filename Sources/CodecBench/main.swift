@@ -115,6 +115,7 @@ let cEncoded = UnsafePointer(encoded.baseAddress!.assumingMemoryBound(to: UInt8.
     func cType(_ t: FieldType) -> (UInt8, UInt16) {
         switch t {
         case .u8: (UInt8(BR_T_U8.rawValue), 0)
+        case .bool: (UInt8(BR_T_BOOL.rawValue), 0)
         case .i8: (UInt8(BR_T_I8.rawValue), 0)
         case .u16: (UInt8(BR_T_U16.rawValue), 0)
         case .u32: (UInt8(BR_T_U32.rawValue), 0)

@@ -15,6 +15,7 @@ extension ESPNowDevice {
     /// What `esp_now_add_peer`/`esp_now_mod_peer` would refuse with ESP_ERR_ESPNOW_ARG.
     private static func checkPeer(_ p: PeerInfo) throws {
         try key(p.lmk, "lmk")
+        guard p.peerAddr != .zero else { throw ESPNowError.invalidArgument("00:00:00:00:00:00 is not a peer address") }
         guard p.channel <= 14 else { throw ESPNowError.invalidArgument("peer channel must be 0...14, got \(p.channel)") }
         guard !(p.encrypt && p.peerAddr[0] & 1 != 0) else {
             throw ESPNowError.invalidArgument("broadcast and multicast peers cannot be encrypted")
@@ -76,14 +77,21 @@ extension ESPNowDevice {
         UInt32(truncatingIfNeeded: try u(try await call(.espnowGetVersion, [:]), "version", .espnowGetVersion))
     }
 
-    /// `esp_now_send`: `peer` nil sends to every unicast peer. A sync send returns after
-    /// every destination's status, with them in ``SendResult/peerStatuses``.
+    /// `esp_now_send`: `peer` nil sends to every unicast peer (the protocol's every-peer
+    /// flag). The all-zero MAC is no station's address and is refused here, before the
+    /// wire. A sync send returns after every destination's status, with them in
+    /// ``SendResult/peerStatuses``.
     public func espNowSend(peer: MACAddress?, data: [UInt8], sync: Bool) async throws -> SendResult {
         let maxLen = info.maxPayload
         guard !data.isEmpty, data.count <= maxLen else {
             throw ESPNowError.invalidArgument("message is \(data.count) bytes, the dongle allows 1...\(maxLen)")
         }
-        let r = try await call(.espnowSend, ["peer_addr": .mac(peer ?? .zero), "flags": .uint(sync ? 1 : 0),
+        if peer == .zero {
+            throw ESPNowError.invalidArgument("00:00:00:00:00:00 is not a peer address (pass nil to send to every peer)")
+        }
+        var flags: UInt8 = sync ? WireProtocol.sendFlagSync : 0
+        if peer == nil { flags |= WireProtocol.sendFlagAllPeers }
+        let r = try await call(.espnowSend, ["peer_addr": .mac(peer ?? .zero), "flags": .uint(UInt64(flags)),
                                              "data": .bytes(data)], record: false)
         return SendResult(statuses: Int(try u(r, "statuses", .espnowSend)), failures: Int(try u(r, "failures", .espnowSend)),
                           requestID: r.statuses.first?.requestID ?? 0, peerStatuses: r.statuses)

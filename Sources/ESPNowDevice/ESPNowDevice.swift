@@ -622,7 +622,8 @@ public final class ESPNowDevice: Sendable {
                 state.withLockedValue { $0.counters.link.badBody += 1 }
                 return
             }
-            let status = SendStatus(requestID: UInt16(truncatingIfNeeded: rid), peer: mac, success: st == 0)
+            let status = SendStatus(requestID: UInt16(truncatingIfNeeded: rid), peer: mac, success: st == 0,
+                                    abandoned: st == UInt64(WireProtocol.sendStatusAbandoned))
             state.withLockedValue { s in
                 if s.linkGen == generation, s.pending[status.requestID]?.code == .espnowSend {
                     s.pending[status.requestID]?.statuses.append(status)

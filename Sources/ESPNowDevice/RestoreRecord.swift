@@ -2,7 +2,8 @@ import ESPNowWire
 
 /// The state the client has set on the device, kept so that it can be put back after the
 /// dongle reboots or is replugged. Last value wins per setting; ``steps`` replays them in
-/// an order the device accepts (interfaces before channel, init before peers).
+/// an order the device accepts (init before peers, interfaces before channel) and that
+/// accepts no packet before it can be delivered.
 struct RestoreRecord: Sendable {
     typealias Step = (label: String, command: CommandCode, fields: [String: FieldValue])
 
@@ -76,9 +77,21 @@ struct RestoreRecord: Sendable {
 
     /// The commands that recreate the recorded state on a freshly booted device.
     var steps: [Step] {
+        // ESP-NOW, its keys and peers go back before any interface starts: a radio that
+        // listens before then would acknowledge packets it cannot deliver (no receive
+        // callback yet, or an encrypted peer's key still missing) and nobody would count them.
         var out: [Step] = []
         for (i, f) in macs.sorted(by: { $0.key < $1.key }) { out.append(("mac[\(i)]", .wifiSetMAC, f)) }
         if let m = mode { out.append(("mode", .wifiSetMode, m)) }
+        if let r = rxbuf { out.append(("rxbuf", .setRxbuf, r)) }
+        if espnowInit {
+            out.append(("esp_now_init", .espnowInit, [:]))
+            if let p = pmk { out.append(("pmk", .espnowSetPMK, p)) }
+            for m in peerOrder { if let f = peers[m] { out.append(("peer \(m)", .espnowAddPeer, f)) } }
+            if let w = wakeWindow { out.append(("wake window", .espnowSetWakeWindow, w)) }
+        } else if let p = pmk {
+            out.append(("pmk", .espnowSetPMK, p))
+        }
         for (i, f) in ifActive.sorted(by: { $0.key < $1.key }) { out.append(("active[\(i)]", .wifiSetIfActive, f)) }
         if started == true { out.append(("start", .wifiStart, [:])) }
         if let a = apConfig { out.append(("ap config", .wifiAPConfig, a)) }
@@ -86,15 +99,8 @@ struct RestoreRecord: Sendable {
         if let p = powerSave { out.append(("ps", .wifiSetPS, p)) }
         for (i, f) in protocols.sorted(by: { $0.key < $1.key }) { out.append(("protocol[\(i)]", .wifiSetProtocol, f)) }
         if let t = txPower { out.append(("tx power", .wifiSetMaxTxPower, t)) }
-        if let r = rxbuf { out.append(("rxbuf", .setRxbuf, r)) }
         if espnowInit {
-            out.append(("esp_now_init", .espnowInit, [:]))
-            if let p = pmk { out.append(("pmk", .espnowSetPMK, p)) }
-            for m in peerOrder { if let f = peers[m] { out.append(("peer \(m)", .espnowAddPeer, f)) } }
             for m in peerOrder { if let f = peerRates[m] { out.append(("peer rate \(m)", .espnowSetPeerRateConfig, f)) } }
-            if let w = wakeWindow { out.append(("wake window", .espnowSetWakeWindow, w)) }
-        } else if let p = pmk {
-            out.append(("pmk", .espnowSetPMK, p))
         }
         for (i, f) in espnowRates.sorted(by: { $0.key < $1.key }) { out.append(("espnow rate[\(i)]", .wifiConfigESPNowRate, f)) }
         if let s = staConnect { out.append(("sta connect", .wifiStaConnect, s)) }

@@ -21,6 +21,11 @@ public struct DeviceInfo: Sendable, Hashable {
     public var transport: UInt8
     public var baud: UInt32
     public var idfVersion: String
+    /// Encrypted peers the dongle's driver allows (CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM).
+    public var maxEncryptedPeers: Int
+    /// Received packets the radio acknowledged that were still in the dongle when it last
+    /// restarted without losing power (0 after power-on).
+    public var lostAtReset: UInt32
 
     public var supportsV2: Bool { caps & 1 != 0 || espnowVersion >= 2 }
     public var isSimulated: Bool { caps & (1 << 3) != 0 }
@@ -52,6 +57,8 @@ public struct DeviceInfo: Sendable, Hashable {
         maxFrame = Int(try u("max_frame"))
         transport = UInt8(truncatingIfNeeded: try u("transport"))
         baud = UInt32(truncatingIfNeeded: try u("baud"))
+        maxEncryptedPeers = Int(try u("max_encrypt"))
+        lostAtReset = UInt32(truncatingIfNeeded: try u("lost_at_reset"))
         switch f["idf_version"] {
         case .string(let s)?: idfVersion = s
         case .bytes(let b)?: idfVersion = Hex.encode(b)
@@ -134,6 +141,9 @@ public struct SendStatus: Sendable, Hashable {
     public var requestID: UInt16
     public var peer: MACAddress
     public var success: Bool
+    /// The dongle stopped waiting for the radio (ESP-NOW deinit, Wi-Fi stop, RESET): the
+    /// packet may or may not have gone out. `success` is false.
+    public var abandoned: Bool = false
 }
 
 /// A received ESP-NOW packet (RECV event). `data` is a slice of the frame's buffer (no copy).

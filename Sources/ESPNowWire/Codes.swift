@@ -151,6 +151,7 @@ public struct ESPError: RawRepresentable, Sendable, Hashable, CustomStringConver
     public static let invalidSize = ESPError(rawValue: 0x104)
     public static let notSupported = ESPError(rawValue: 0x106)
     public static let bridgeBusy = ESPError(rawValue: 0xB001)
+    public static let bridgeStale = ESPError(rawValue: 0xB002)
     public static let espnowNoMem = ESPError(rawValue: 0x3067)
     public static let espnowArg = ESPError(rawValue: 0x3066)
 
@@ -188,6 +189,7 @@ public struct ESPError: RawRepresentable, Sendable, Hashable, CustomStringConver
         0x306C: "ESP_ERR_ESPNOW_IF",
         0x306D: "ESP_ERR_ESPNOW_CHAN",
         0xB001: "ESP_ERR_BRIDGE_BUSY",
+        0xB002: "ESP_ERR_BRIDGE_STALE",
     ]
 
     /// The name, or `nil` for a value not in section 5.

@@ -40,7 +40,8 @@ public struct MACAddress: Sendable, Hashable, Comparable, CustomStringConvertibl
         rawValue = v
     }
 
-    /// `00:00:00:00:00:00` (ESPNOW_SEND: every peer).
+    /// `00:00:00:00:00:00`: no station's address (ESPNOW_SEND's `peer_addr` when the
+    /// every-peer flag is set).
     public static let zero = MACAddress(rawValue: 0)
     /// `ff:ff:ff:ff:ff:ff`.
     public static let broadcast = MACAddress(rawValue: 0xFFFF_FFFF_FFFF)

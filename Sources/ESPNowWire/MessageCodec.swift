@@ -41,6 +41,11 @@ extension MessageLayout {
             case .u8:
                 try need(1)
                 visit(fl, .uint(UInt64(p.load(fromByteOffset: off, as: UInt8.self)))); off += 1
+            case .bool:
+                try need(1)
+                let b = p.load(fromByteOffset: off, as: UInt8.self)
+                if b > 1 { throw bodyError(fl.name, .outOfRange) }
+                visit(fl, .uint(UInt64(b))); off += 1
             case .i8:
                 try need(1)
                 visit(fl, .int(Int64(p.load(fromByteOffset: off, as: Int8.self)))); off += 1
@@ -179,6 +184,7 @@ extension MessageLayout {
             }
             switch fl.type {
             case .u8: le(try int(0, 0xFF), 1)
+            case .bool: le(try int(0, 1), 1)
             case .i8: le(try int(-0x80, 0x7F), 1)
             case .u16: le(try int(0, 0xFFFF), 2)
             case .u32: le(try int(0, 0xFFFF_FFFF), 4)

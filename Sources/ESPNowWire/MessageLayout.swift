@@ -1,6 +1,8 @@
 /// Wire type of one body field (section 4, "Body field types", plus RECV's packed fields).
 public enum FieldType: Sendable, Hashable {
     case u8, i8, u16, u32, i32, u64
+    /// One byte, 0 or 1; any other value is a bad body.
+    case bool
     /// 6-byte MAC address.
     case mac
     /// 16 key bytes (PMK or LMK).
@@ -19,7 +21,7 @@ public enum FieldType: Sendable, Hashable {
     /// Bytes on the wire for fixed-size types; `nil` for `str` / `bytes`; 0 for `dst2`.
     public var fixedSize: Int? {
         switch self {
-        case .u8, .i8, .rate6: 1
+        case .u8, .i8, .bool, .rate6: 1
         case .u16: 2
         case .u32, .i32: 4
         case .u64: 8
@@ -94,7 +96,7 @@ private func f(_ name: String, _ type: FieldType) -> FieldLayout { FieldLayout(n
 
 /// `esp_now_peer_info_t` on the wire (section 6.2), flattened.
 private let peerInfo: [FieldLayout] = [
-    f("peer_addr", .mac), f("lmk", .key), f("channel", .u8), f("ifidx", .u8), f("encrypt", .u8),
+    f("peer_addr", .mac), f("lmk", .key), f("channel", .u8), f("ifidx", .u8), f("encrypt", .bool),
 ]
 
 /// The HELLO body (section 7.1).
@@ -103,15 +105,15 @@ private let helloBody: [FieldLayout] = [
     f("chip_model", .u16), f("chip_revision", .u16), f("espnow_version", .u32), f("max_payload", .u16),
     f("sta_mac", .mac), f("ap_mac", .mac), f("caps", .u32), f("reset_reason", .u8), f("boot_count", .u32),
     f("window", .u8), f("rxbuf", .u32), f("max_frame", .u16), f("transport", .u8), f("baud", .u32),
-    f("idf_version", .str(max: 31)),
+    f("idf_version", .str(max: 31)), f("max_encrypt", .u8), f("lost_at_reset", .u32),
 ]
 
-/// The STATS counters (section 10), each u32, in table order (19 in v1).
+/// The STATS counters (section 10), each u32, in table order (22 in v2).
 public let statsCounterNames: [String] = [
     "tx_packets", "tx_responses", "tx_failures", "rx_packets", "rx_dropped", "link_rx_frames",
     "link_rx_bad_crc", "link_rx_bad_cobs", "link_rx_oversize", "link_rx_truncated", "link_rx_bad_version",
     "link_rx_bad_kind", "req_replayed", "req_busy", "link_tx_frames", "events_dropped", "log_dropped", "uptime_s",
-    "req_rejected",
+    "req_rejected", "req_stale", "tx_abandoned", "resp_unsent",
 ]
 
 private func _buildLayouts() -> [MessageLayout] {
@@ -121,7 +123,7 @@ private func _buildLayouts() -> [MessageLayout] {
         (.hello, [], helloBody),
         (.ping, [f("data", .bytes(max: 64))], [f("uptime_us", .u64), f("data", .bytes(max: 64))]),
         (.reset, [], []),
-        (.stats, [f("clear", .u8)], statsCounterNames.map { f($0, .u32) }),
+        (.stats, [f("clear", .bool)], statsCounterNames.map { f($0, .u32) }),
         (.setBaud, [f("baud", .u32)], []),
         (.setRxbuf, [f("size", .u32)], [f("size", .u32)]),
         (.espnowInit, [], []),
@@ -133,13 +135,13 @@ private func _buildLayouts() -> [MessageLayout] {
         (.espnowDelPeer, [f("peer_addr", .mac)], []),
         (.espnowModPeer, peerInfo, []),
         (.espnowGetPeer, [f("peer_addr", .mac)], peerInfo),
-        (.espnowFetchPeer, [f("from_head", .u8)], peerInfo),
-        (.espnowIsPeerExist, [f("peer_addr", .mac)], [f("exists", .u8)]),
+        (.espnowFetchPeer, [f("from_head", .bool)], peerInfo),
+        (.espnowIsPeerExist, [f("peer_addr", .mac)], [f("exists", .bool)]),
         (.espnowGetPeerNum, [], [f("total_num", .u8), f("encrypt_num", .u8)]),
         (.espnowSetPMK, [f("pmk", .key)], []),
         (.espnowSetWakeWindow, [f("window_ms", .u16)], []),
         (.espnowSetPeerRateConfig,
-         [f("peer_addr", .mac), f("phymode", .u8), f("rate", .u8), f("ersu", .u8), f("dcm", .u8)], []),
+         [f("peer_addr", .mac), f("phymode", .u8), f("rate", .u8), f("ersu", .bool), f("dcm", .bool)], []),
         (.wifiSetMode, [f("mode", .u8)], []),
         (.wifiGetMode, [], [f("mode", .u8)]),
         (.wifiStart, [], []),
@@ -154,14 +156,14 @@ private func _buildLayouts() -> [MessageLayout] {
         (.wifiGetProtocol, [f("ifidx", .u8)], [f("bitmap", .u8)]),
         (.wifiSetMaxTxPower, [f("power", .i8)], []),
         (.wifiGetMaxTxPower, [], [f("power", .i8)]),
-        (.wifiSetIfActive, [f("ifidx", .u8), f("active", .u8)], []),
-        (.wifiGetIfActive, [f("ifidx", .u8)], [f("active", .u8)]),
+        (.wifiSetIfActive, [f("ifidx", .u8), f("active", .bool)], []),
+        (.wifiGetIfActive, [f("ifidx", .u8)], [f("active", .bool)]),
         (.wifiStaConnect, [f("ssid", .str(max: 32)), f("password", .str(max: 64)), f("bssid", .mac)], []),
         (.wifiStaDisconnect, [], []),
         (.wifiStaStatus, [], [f("status", .u16), f("channel", .u8), f("bssid", .mac), f("rssi", .i8)]),
         (.wifiAPConfig,
          [f("ssid", .str(max: 32)), f("password", .str(max: 64)), f("channel", .u8), f("authmode", .u8),
-          f("hidden", .u8), f("max_connection", .u8)], []),
+          f("hidden", .bool), f("max_connection", .u8)], []),
         (.wifiConfigESPNowRate, [f("ifidx", .u8), f("rate", .u8)], []),
     ]
     let events: [(EventCode, [FieldLayout])] = [

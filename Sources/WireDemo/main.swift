@@ -9,7 +9,7 @@ import Glibc
 
 /// A plausible value for a field of this type (what a real dongle might send).
 let typical: [String: UInt64] = [
-    "proto_version": 1, "fw_major": 0, "fw_minor": 1, "fw_patch": 0, "chip_model": 5, "chip_revision": 4,
+    "proto_version": 2, "fw_major": 0, "fw_minor": 1, "fw_patch": 0, "chip_model": 5, "chip_revision": 4,
     "espnow_version": 2, "version": 2, "max_payload": 1470, "caps": 0x35, "reset_reason": 1, "boot_count": 17,
     "window": 8, "rxbuf": 516, "size": 516, "max_frame": 1536, "transport": 0, "baud": 0, "channel": 1,
     "primary": 1, "second": 0, "ifidx": 0, "encrypt": 0, "status": 0, "flags": 0, "statuses": 1, "failures": 0,
@@ -23,6 +23,7 @@ func sample(_ field: FieldLayout, index: Int) -> FieldValue? {
     if let v = typical[field.name], field.type != .i8, field.type != .i32 { return .uint(v) }
     switch field.type {
     case .u8: return .uint(field.name == "dst" ? 0 : UInt64(1 + index % 6))
+    case .bool: return .uint(1)
     case .i8: return .int(field.name == "rssi" ? -42 : -3)
     case .u16: return .uint(field.name == "chip_model" ? 0x8000 : 500)
     case .u32: return .uint(UInt64(1000 + index))

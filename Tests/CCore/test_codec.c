@@ -219,13 +219,13 @@ static void test_frame_example(void)
     /* PROTOCOL.md section 11 / vector ping_request_example */
     static const uint8_t hi[] = { 0x68, 0x69 };
     uint8_t want[32], wire[32];
-    size_t wn = from_hex("0311010802686910b5e6de00", want, sizeof want);
+    size_t wn = from_hex("03210108026869bdb29cda00", want, sizeof want);
     br_frame_t f = { BR_PROTO_VERSION, BR_KIND_REQUEST, 1, BR_CMD_PING, hi, 2 };
     br_frame_t g;
     size_t n = br_frame_encode(&f, wire, sizeof wire);
     CHECK(n == wn && memcmp(wire, want, n) == 0);
     CHECK_EQ(decode_wire(wire, n, &g), BR_OK);
-    CHECK(g.version == 1 && g.kind == BR_KIND_REQUEST && g.id == 1 && g.code == BR_CMD_PING);
+    CHECK(g.version == 2 && g.kind == BR_KIND_REQUEST && g.id == 1 && g.code == BR_CMD_PING);
     CHECK(g.body_len == 2 && memcmp(g.body, hi, 2) == 0);
     /* exactly enough room, and one byte less */
     CHECK_EQ(br_frame_encode(&f, wire, wn), wn);
@@ -260,7 +260,7 @@ static void test_frame_roundtrips(void)
             CHECK(n > 0 && n <= BR_MAX_ENCODED);
             CHECK(memchr(wire, 0, n - 1) == NULL && wire[n - 1] == 0);
             CHECK_EQ(decode_wire(wire, n, &g), BR_OK);
-            CHECK(g.kind == f.kind && g.id == f.id && g.code == f.code && g.version == 1);
+            CHECK(g.kind == f.kind && g.id == f.id && g.code == f.code && g.version == 2);
             CHECK(g.body_len == f.body_len && (f.body_len == 0 || memcmp(g.body, body, f.body_len) == 0));
         }
         {
@@ -289,31 +289,31 @@ static void test_frame_rejects(void)
     size_t n, i;
 
     /* bad CRC: flip a bit of a valid frame's data */
-    n = from_hex("0311010802686910b5e6de00", wire, sizeof wire);
+    n = from_hex("03210108026869bdb29cda00", wire, sizeof wire);
     CHECK_EQ(decode_wire(wire, n, &f), BR_OK);
     wire[5] ^= 0x01;
     CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_BAD_CRC);
 
     /* bad COBS: a code byte pointing past the end, and a truncated 0xFF group */
-    n = from_hex("0911010102686900", wire, sizeof wire);
+    n = from_hex("0921010102686900", wire, sizeof wire);
     CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_BAD_COBS);
-    n = from_hex("0311010802686910b5e600", wire, sizeof wire);
+    n = from_hex("03210108026869bdb29c00", wire, sizeof wire);
     CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_BAD_COBS);
 
     /* truncated: decoded shorter than 6, and request/response header cut */
-    n = from_hex("03110103026800", wire, sizeof wire);
+    n = from_hex("03210103026800", wire, sizeof wire);
     CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_TRUNCATED);
     n = from_hex("0100", wire, sizeof wire);
     CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_TRUNCATED);
-    raw[0] = 0x11;
+    raw[0] = 0x21;
     raw[1] = 0x01;
     n = seal(raw, 2, wire, sizeof wire); /* request, 6 bytes decoded */
     CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_TRUNCATED);
-    raw[0] = 0x12;
+    raw[0] = 0x22;
     raw[2] = 0x00;
     n = seal(raw, 3, wire, sizeof wire); /* response, 7 bytes decoded */
     CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_TRUNCATED);
-    raw[0] = 0x13;
+    raw[0] = 0x23;
     n = seal(raw, 2, wire, sizeof wire); /* event with an empty body: fine */
     CHECK_EQ(decode_wire(wire, n, &f), BR_OK);
     CHECK(f.kind == BR_KIND_EVENT && f.code == 0x01 && f.body_len == 0);
@@ -334,15 +334,15 @@ static void test_frame_rejects(void)
     wire[1542] = 0x01;
     CHECK_EQ(decode_wire(wire, 1544, &f), BR_ERR_OVERSIZE);
     /* scratch smaller than the frame: oversize, not a buffer overflow */
-    n = from_hex("0311010802686910b5e6de00", wire, sizeof wire);
+    n = from_hex("03210108026869bdb29cda00", wire, sizeof wire);
     {
         uint8_t small[9];
         CHECK_EQ(br_frame_decode(wire, n - 1, small, sizeof small, &f), BR_ERR_OVERSIZE);
     }
 
-    /* wrong version (2, 0, 15) and unknown kind (0, 4, 15), each with a valid CRC */
+    /* wrong version (1, 0, 15) and unknown kind (0, 4, 15), each with a valid CRC */
     {
-        static const uint8_t vk[6] = { 0x21, 0x01, 0xF1, 0x10, 0x14, 0x1F };
+        static const uint8_t vk[6] = { 0x11, 0x01, 0xF1, 0x20, 0x24, 0x2F };
         static const br_result_t want[6] = { BR_ERR_BAD_VERSION, BR_ERR_BAD_VERSION, BR_ERR_BAD_VERSION,
                                              BR_ERR_BAD_KIND,    BR_ERR_BAD_KIND,    BR_ERR_BAD_KIND };
         for (i = 0; i < 6; i++) {
@@ -355,14 +355,14 @@ static void test_frame_rejects(void)
             CHECK_EQ(decode_wire(wire, n, &f), want[i]);
         }
         /* byte 0 is reported even for another version (HELLO detection) */
-        raw[0] = 0x23;
+        raw[0] = 0x13;
         raw[1] = 0x80;
         n = seal(raw, 2, wire, sizeof wire);
         CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_BAD_VERSION);
-        CHECK(f.version == 2 && f.kind == 3);
+        CHECK(f.version == 1 && f.kind == 3);
     }
     /* check order: a frame that is both bad CRC and wrong version is bad CRC */
-    raw[0] = 0x21;
+    raw[0] = 0x11;
     n = seal(raw, 5, wire, sizeof wire);
     wire[2] ^= 0x40; /* the id byte */
     CHECK_EQ(decode_wire(wire, n, &f), BR_ERR_BAD_CRC);
@@ -392,7 +392,7 @@ static void test_splitter(void)
     static uint8_t wire[64], junk[2100];
     br_frame_t f;
     int frames = 0, over = 0;
-    size_t n = from_hex("0311010802686910b5e6de00", wire, sizeof wire);
+    size_t n = from_hex("03210108026869bdb29cda00", wire, sizeof wire);
     size_t i;
 
     br_splitter_init(&sp);
@@ -508,20 +508,22 @@ static void test_msg_table(void)
     {
         const br_msg_t *ev = br_msg_find(BR_KIND_EVENT, BR_EVT_HELLO);
         const br_msg_t *rs = br_msg_find(BR_KIND_RESPONSE, BR_CMD_HELLO);
-        CHECK(ev->nfields == 19 && rs->nfields == 20);
+        CHECK(ev->nfields == 21 && rs->nfields == 22);
         for (j = 0; j < ev->nfields; j++) {
             CHECK(strcmp(ev->fields[j].name, rs->fields[j + 1].name) == 0);
             CHECK(ev->fields[j].type == rs->fields[j + 1].type && ev->fields[j].max == rs->fields[j + 1].max);
         }
         CHECK(strcmp(ev->fields[18].name, "idf_version") == 0 && ev->fields[18].max == 31);
+        CHECK(strcmp(ev->fields[19].name, "max_encrypt") == 0 && strcmp(ev->fields[20].name, "lost_at_reset") == 0);
     }
-    /* STATS: err + the 19 counters of section 10 */
+    /* STATS: err + the 22 counters of section 10 */
     {
         const br_msg_t *rs = br_msg_find(BR_KIND_RESPONSE, BR_CMD_STATS);
         CHECK_EQ(rs->nfields, 1 + BR_STATS_COUNT);
-        CHECK_EQ(BR_STATS_COUNT, 19);
+        CHECK_EQ(BR_STATS_COUNT, 22);
         CHECK(strcmp(rs->fields[1].name, "tx_packets") == 0 && strcmp(rs->fields[18].name, "uptime_s") == 0);
         CHECK(strcmp(rs->fields[19].name, "req_rejected") == 0);
+        CHECK(strcmp(rs->fields[22].name, "resp_unsent") == 0);
         for (j = 1; j < rs->nfields; j++) {
             CHECK(rs->fields[j].type == BR_T_U32);
         }
@@ -537,7 +539,7 @@ static void test_msg_table(void)
         for (j = 0; j < 8 && j < m->nfields; j++) {
             CHECK(strcmp(m->fields[j].name, names[j]) == 0 && m->fields[j].type == types[j]);
         }
-        CHECK_EQ(m->fields[7].max, 1470);
+        CHECK_EQ(m->fields[7].max, 1490);
         m = br_msg_find(BR_KIND_REQUEST, BR_CMD_ESPNOW_ADD_PEER);
         CHECK(m->nfields == 5 && field_named(m, "lmk", NULL) != NULL && field_named(m, "encrypt", NULL) != NULL);
         m = br_msg_find(BR_KIND_RESPONSE, BR_CMD_ESPNOW_GET_PEER);
@@ -554,13 +556,13 @@ static void test_msg_roundtrip(void)
     const br_msg_t *m;
     static const uint8_t mac[6] = { 0x24, 0x0a, 0xc4, 0x9a, 0xbc, 0xde };
     static const uint8_t mac2[6] = { 0xff, 0xee, 0xdd, 0x00, 0x11, 0x22 };
-    static uint8_t data[1470];
+    static uint8_t data[1490];
     size_t i;
     for (i = 0; i < sizeof data; i++) {
         data[i] = (uint8_t)i;
     }
 
-    /* request: ESPNOW_SEND (peer_addr, flags, data) with 1470 bytes, through a whole frame */
+    /* request: ESPNOW_SEND (peer_addr, flags, data) with 1490 bytes, through a whole frame */
     memset(v, 0, sizeof v);
     m = br_msg_find(BR_KIND_REQUEST, BR_CMD_ESPNOW_SEND);
     CHECK(m->nfields == 3 && strcmp(m->fields[1].name, "flags") == 0);
@@ -568,9 +570,9 @@ static void test_msg_roundtrip(void)
     v[0].len = 6;
     v[1].i = 1; /* sync */
     v[2].ptr = data;
-    v[2].len = 1470;
+    v[2].len = 1490;
     n = br_msg_encode(m, v, body, sizeof body, &res);
-    CHECK(res == BR_OK && n == 1477 && body[6] == 1);
+    CHECK(res == BR_OK && n == 1497 && body[6] == 1);
     {
         br_frame_t f = { BR_PROTO_VERSION, BR_KIND_REQUEST, 7, BR_CMD_ESPNOW_SEND, body, (uint16_t)n };
         br_frame_t g;
@@ -578,10 +580,10 @@ static void test_msg_roundtrip(void)
         CHECK(wn > 0);
         CHECK_EQ(decode_wire(wire, wn, &g), BR_OK);
         CHECK_EQ(body_decode(g.kind, g.code, g.body, g.body_len, w), BR_OK);
-        CHECK(w[0].len == 6 && memcmp(w[0].ptr, mac, 6) == 0 && w[1].i == 1 && w[2].len == 1470 &&
-              memcmp(w[2].ptr, data, 1470) == 0 && w[2].present == 1);
+        CHECK(w[0].len == 6 && memcmp(w[0].ptr, mac, 6) == 0 && w[1].i == 1 && w[2].len == 1490 &&
+              memcmp(w[2].ptr, data, 1490) == 0 && w[2].present == 1);
     }
-    v[2].len = 1471;
+    v[2].len = 1491;
     CHECK_EQ(br_msg_encode(m, v, body, sizeof body, &res), 0);
     CHECK_EQ(res, BR_ERR_BAD_BODY);
     v[2].len = 10;
@@ -710,30 +712,30 @@ static void test_bad_bodies(void)
         b[i] = (uint8_t)(i | 1u);
     }
 
-    /* bytes maxima: PING 64, SEND 1470 (+6 MAC), LOG 200 (+2), RECV 1470 (+13) */
+    /* bytes maxima: PING 64, SEND 1490 (+7), LOG 200 (+2), RECV 1490 (+13) */
     CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_PING, b, 64, v), BR_OK);
     CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_PING, b, 65, v), BR_ERR_BAD_BODY);
     memset(b, 0, 4);
     CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_PING, b, 4 + 8 + 64, v), BR_OK);
     CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_PING, b, 4 + 8 + 65, v), BR_ERR_BAD_BODY);
     CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_PING, b, 4 + 7, v), BR_ERR_BAD_BODY);
-    CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_ESPNOW_SEND, b, 7 + 1470, v), BR_OK);
-    CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_ESPNOW_SEND, b, 7 + 1471, v), BR_ERR_BAD_BODY);
+    CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_ESPNOW_SEND, b, 7 + 1490, v), BR_OK);
+    CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_ESPNOW_SEND, b, 7 + 1491, v), BR_ERR_BAD_BODY);
     CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_ESPNOW_SEND, b, 7, v), BR_OK);
     CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_ESPNOW_SEND, b, 6, v), BR_ERR_BAD_BODY);
     CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_LOG, b, 2 + 200, v), BR_OK);
     CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_LOG, b, 2 + 201, v), BR_ERR_BAD_BODY);
     b[6] = 0x00; /* dst 0 */
-    CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 13 + 1470, v), BR_OK);
-    CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 13 + 1471, v), BR_ERR_BAD_BODY);
+    CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 13 + 1490, v), BR_OK);
+    CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 13 + 1491, v), BR_ERR_BAD_BODY);
     CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 12, v), BR_ERR_BAD_BODY);
     b[6] = 0xC0; /* dst 3: needs dst_addr */
     CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 13, v), BR_ERR_BAD_BODY);
     CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 18, v), BR_ERR_BAD_BODY);
     CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 19, v), BR_OK);
     CHECK(v[6].present == 1 && v[7].len == 0);
-    CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 19 + 1470, v), BR_OK);
-    CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 19 + 1471, v), BR_ERR_BAD_BODY);
+    CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 19 + 1490, v), BR_OK);
+    CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_RECV, b, 19 + 1491, v), BR_ERR_BAD_BODY);
 
     /* str: ssid 32 ok / 33 bad, password 64 / 65, running past the end, extra byte */
     {
@@ -765,10 +767,11 @@ static void test_bad_bodies(void)
         uint8_t h[96];
         memset(h, 1, sizeof h);
         h[47] = 31;
-        CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_HELLO, h, 48 + 31, v), BR_OK);
-        CHECK(v[18].len == 31);
+        CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_HELLO, h, 48 + 31 + 5, v), BR_OK);
+        CHECK(v[18].len == 31 && v[19].i == 1 && v[20].i == 0x01010101);
+        CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_HELLO, h, 48 + 31, v), BR_ERR_BAD_BODY);
         h[47] = 32;
-        CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_HELLO, h, 48 + 32, v), BR_ERR_BAD_BODY);
+        CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_HELLO, h, 48 + 32 + 5, v), BR_ERR_BAD_BODY);
         CHECK_EQ(body_decode(BR_KIND_EVENT, BR_EVT_HELLO, h, 47, v), BR_ERR_BAD_BODY);
     }
 
@@ -800,9 +803,19 @@ static void test_bad_bodies(void)
     CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_ESPNOW_IS_PEER_EXIST, b, 5, v), BR_OK);
     CHECK(v[0].i == 0 && v[1].i == 1);
     /* STATS with one counter short / one too many */
-    CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_STATS, b, 4 + 18 * 4, v), BR_ERR_BAD_BODY);
-    CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_STATS, b, 4 + 19 * 4, v), BR_OK);
-    CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_STATS, b, 4 + 20 * 4, v), BR_ERR_BAD_BODY);
+    CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_STATS, b, 4 + 21 * 4, v), BR_ERR_BAD_BODY);
+    CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_STATS, b, 4 + 22 * 4, v), BR_OK);
+    CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_STATS, b, 4 + 23 * 4, v), BR_ERR_BAD_BODY);
+    /* booleans: 0 and 1 only (IS_PEER_EXIST exists, STATS clear, SET_IF_ACTIVE active) */
+    b[4] = 2;
+    CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_ESPNOW_IS_PEER_EXIST, b, 5, v), BR_ERR_BAD_BODY);
+    b[0] = 2;
+    CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_STATS, b, 1, v), BR_ERR_BAD_BODY);
+    b[0] = 1;
+    CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_STATS, b, 1, v), BR_OK);
+    b[0] = 0; b[1] = 0xFF;
+    CHECK_EQ(body_decode(BR_KIND_REQUEST, BR_CMD_WIFI_SET_IF_ACTIVE, b, 2, v), BR_ERR_BAD_BODY);
+    memset(b, 0, 8);
     /* SEND response without failures (the pre-sync layout) */
     CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_ESPNOW_SEND, b, 5, v), BR_ERR_BAD_BODY);
     CHECK_EQ(body_decode(BR_KIND_RESPONSE, BR_CMD_ESPNOW_SEND, b, 6, v), BR_OK);

@@ -16,6 +16,9 @@
 #include "sim_air.h"
 #include "sim_emu.h"
 
+/* The build's payload limit: 1470 by default, 1490 in the IDF 5.4.0/5.4.1 build of this test. */
+#define MAXP ESP_NOW_MAX_DATA_LEN_V2
+
 static int g_pass, g_fail;
 #define CHECK(cond) do { if (cond) g_pass++; else { g_fail++; printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); } } while (0)
 #define CHECK_EQ(a, b) do { long long _a = (long long)(a), _b = (long long)(b); if (_a == _b) g_pass++; else { g_fail++; \
@@ -40,7 +43,18 @@ static size_t port_write(void *ctx, const uint8_t *d, size_t n)
 static uint64_t port_now(void *ctx) { (void)ctx; return g_now; }
 static uint64_t emu_clock(void) { return g_now; }
 static void port_restart(void *ctx) { (void)ctx; g_restarts++; }
-static const br_port_t g_port = { port_write, port_now, port_restart, NULL, NULL, NULL };
+static uint32_t g_baud_set[8];
+static int g_baud_calls;
+static esp_err_t port_set_baud(void *ctx, uint32_t baud)
+{
+    (void)ctx;
+    if (g_baud_calls < 8) g_baud_set[g_baud_calls] = baud;
+    g_baud_calls++;
+    return ESP_OK;
+}
+/* Survives "restarts" of the core in this process, like RTC no-init memory. */
+static br_persist_t g_persist;
+static const br_port_t g_port = { port_write, port_now, port_restart, port_set_baud, NULL, NULL, &g_persist };
 
 static void pump(void)
 {
@@ -161,6 +175,8 @@ static int32_t add_peer(uint16_t id, const uint8_t *mac, uint8_t channel, uint8_
     return call(id, BR_CMD_ESPNOW_ADD_PEER, v, o);
 }
 
+static const uint8_t ZERO_MAC[6] = { 0 };
+
 static int32_t send_to(uint16_t id, const uint8_t *mac, bool sync, const char *text, out_frame_t *o)
 {
     br_value_t v[3] = { vmac(mac), vint(sync ? 1 : 0), vbytes(text, strlen(text)) };
@@ -176,6 +192,9 @@ static uint32_t stat(int index)
 
 static char g_air_dir[128];
 
+static uint8_t g_reset_reason = 1;   /* ESP_RST_POWERON */
+static uint32_t g_boot_baud;
+
 static void boot(void)
 {
     sim_emu_config_t cfg;
@@ -187,7 +206,8 @@ static void boot(void)
     if (sim_emu_configure(&cfg) != 0) { printf("sim_emu_configure failed\n"); exit(2); }
     wifi_init_config_t wcfg = WIFI_INIT_CONFIG_DEFAULT();
     esp_wifi_init(&wcfg);
-    br_identity_t id = { 0, 1, 0, 0x8000, 0, 3, 0, 1, 7, "v5.4.2-test", BR_CAP_SIMULATED };
+    br_identity_t id = { 0, 1, 0, 0x8000, 0, g_boot_baud ? 2 : 3, g_boot_baud, g_reset_reason, 7, "v5.4.2-test",
+                         BR_CAP_SIMULATED | (g_boot_baud ? BR_CAP_SET_BAUD : 0u) };
     br_core_init(&g_port, &id);
     g_out_len = g_out_read = 0;
     g_write_limit = (size_t)-1;
@@ -202,18 +222,20 @@ static void test_hello_and_housekeeping(void)
     CHECK(next_out(&o));
     CHECK_EQ(o.f.kind, BR_KIND_EVENT);
     CHECK_EQ(o.f.code, BR_EVT_HELLO);
-    CHECK_EQ(o.v[0].i, 1);             /* proto_version */
+    CHECK_EQ(o.v[0].i, 2);             /* proto_version */
     CHECK_EQ(o.v[4].i, 0x8000);        /* chip_model: simulator */
     CHECK_EQ(o.v[6].i, 2);             /* ESP-NOW v2 */
-    CHECK_EQ(o.v[7].i, 1470);          /* max_payload */
+    CHECK_EQ(o.v[7].i, MAXP);          /* max_payload */
     CHECK(memcmp(o.v[8].ptr, MY_STA, 6) == 0);
     CHECK(memcmp(o.v[9].ptr, MY_AP, 6) == 0);
     CHECK_EQ(o.v[12].i, 7);            /* boot_count */
     CHECK_EQ(o.v[13].i, BR_WINDOW);
-    CHECK_EQ(o.v[14].i, 516);          /* rxbuf default */
+    CHECK_EQ(o.v[14].i, 2 * (16 + MAXP));   /* rxbuf default: MicroPython's v2 sizing */
+    CHECK_EQ(o.v[19].i, 7);            /* max_encrypt: CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM */
+    CHECK_EQ(o.v[20].i, 0);            /* lost_at_reset after power-on */
 
     CHECK_EQ(call(1, BR_CMD_HELLO, NULL, &o), ESP_OK);
-    CHECK_EQ(o.v[1].i, 1);
+    CHECK_EQ(o.v[1].i, 2);
     br_value_t ping[1] = { vbytes("hi", 2) };
     CHECK_EQ(call(2, BR_CMD_PING, ping, &o), ESP_OK);
     CHECK_EQ(o.v[2].len, 2);
@@ -309,15 +331,30 @@ static void test_espnow_errors(void)
     CHECK_EQ(added, ESP_NOW_MAX_TOTAL_PEER_NUM);
     CHECK_EQ(call(200, BR_CMD_ESPNOW_GET_PEER_NUM, NULL, &o), ESP_OK);
     CHECK_EQ(o.v[1].i, ESP_NOW_MAX_TOTAL_PEER_NUM);
-    /* Payload above the maximum is rejected by the layout (bad body). */
-    static uint8_t big[1471];
-    uint8_t body[6 + 1 + sizeof big];
+    /* Payload rule: above the layout's 1490 a bad body; 0 or above max_payload
+     * ESPNOW_ARG without calling the radio; 1..max_payload goes out. */
+    static uint8_t big[1491];
+    static uint8_t body[6 + 1 + sizeof big];
     memcpy(body, BCAST, 6);
     body[6] = 0;
     memcpy(body + 7, big, sizeof big);
+    memcpy(body, PEER1, 6);
+    uint32_t tx_before = stat(0);
     drain_out();
-    send_raw_body(201, BR_CMD_ESPNOW_SEND, body, sizeof body);
+    send_raw_body(201, BR_CMD_ESPNOW_SEND, body, 7 + 1491);
     CHECK_EQ(response_err(201, &o), ESP_ERR_INVALID_SIZE);
+    if (MAXP < 1490) {
+        send_raw_body(211, BR_CMD_ESPNOW_SEND, body, 7 + 1490);
+        CHECK_EQ(response_err(211, &o), ESP_ERR_ESPNOW_ARG);
+        send_raw_body(212, BR_CMD_ESPNOW_SEND, body, 7 + MAXP + 1);
+        CHECK_EQ(response_err(212, &o), ESP_ERR_ESPNOW_ARG);
+    }
+    send_raw_body(213, BR_CMD_ESPNOW_SEND, body, 7);
+    CHECK_EQ(response_err(213, &o), ESP_ERR_ESPNOW_ARG);
+    CHECK_EQ(stat(0), tx_before);
+    send_raw_body(214, BR_CMD_ESPNOW_SEND, body, 7 + MAXP);
+    CHECK_EQ(response_err(214, &o), ESP_OK);
+    CHECK_EQ(stat(0), tx_before + 1);
     /* Unknown flag bits. */
     br_value_t badflags[3] = { vmac(PEER1), vint(0x80), vbytes("x", 1) };
     CHECK_EQ(call(202, BR_CMD_ESPNOW_SEND, badflags, &o), ESP_ERR_ESPNOW_ARG);
@@ -385,8 +422,7 @@ static void test_send_tracking(void)
 
     /* NULL destination: every unicast peer (2), one status each. */
     drain_out();
-    static const uint8_t nullmac[6] = { 0 };
-    br_value_t all[3] = { vmac(nullmac), vint(0), vbytes("all", 3) };
+    br_value_t all[3] = { vmac(ZERO_MAC), vint(BR_SEND_ALL_PEERS), vbytes("all", 3) };
     request(42, BR_CMD_ESPNOW_SEND, all);
     CHECK_EQ(response_err(42, &o), ESP_OK);
     CHECK_EQ(o.v[1].i, 2);
@@ -483,6 +519,434 @@ static void test_window_busy(void)
 }
 
 /* A second radio in the same air: sends DATA frames to our dongle. */
+static void air_send(sim_air_t *a, const uint8_t *dst, const void *payload, uint16_t len, uint32_t seq);
+
+/* ---------- exactly once: the replay window under every arrival order ---------- */
+
+static br_value_t g_ping[1];
+
+static void ping_ids(uint16_t from, uint16_t to)
+{
+    for (uint32_t i = from; i <= to; i++) request((uint16_t)i, BR_CMD_PING, g_ping);
+}
+
+/* Host side of the rule: with R = 2W = 16, a host may send id X + 15 while X is
+ * its oldest unanswered request. Every order below keeps to that rule. */
+static void test_replay_bad_orders(void)
+{
+    out_frame_t o;
+    g_ping[0] = vbytes("p", 1);
+    boot();
+    espnow_up();
+    CHECK_EQ(add_peer(3, BCAST, 0, 0, 0, &o), ESP_OK);
+    CHECK_EQ(add_peer(5, PEER1, 0, 0, 0, &o), ESP_OK);     /* nobody acks: a sync send stays pending */
+    request(4, BR_CMD_HELLO, NULL);   /* a session starts: ids may begin anywhere */
+
+    /* 1. An answered request whose response was lost is retransmitted after 15 newer ids. */
+    drain_out();
+    uint32_t tx0 = stat(0);
+    br_value_t s100[3] = { vmac(BCAST), vint(0), vbytes("once-100", 8) };
+    request(100, BR_CMD_ESPNOW_SEND, s100);           /* its response "is lost": ignored */
+    ping_ids(101, 115);
+    CHECK_EQ(stat(0), tx0 + 1);
+    drain_out();
+    request(100, BR_CMD_ESPNOW_SEND, s100);
+    CHECK_EQ(response_err(100, &o), ESP_OK);
+    CHECK_EQ(o.f.code, BR_CMD_ESPNOW_SEND);
+    CHECK_EQ(stat(0), tx0 + 1);                        /* replayed, not sent again */
+
+    /* 2. Late first copy: id 200's first copy is lost, 201..215 run, 200 arrives as a
+     * retransmission and runs; 201's response was lost too, and the host (oldest
+     * unanswered now 201) sends 216. 201's retransmission must still be replayed. */
+    br_value_t s201[3] = { vmac(BCAST), vint(0), vbytes("once-201", 8) };
+    drain_out();
+    request(201, BR_CMD_ESPNOW_SEND, s201);
+    ping_ids(202, 215);
+    br_value_t s200[3] = { vmac(BCAST), vint(0), vbytes("once-200", 8) };
+    request(200, BR_CMD_ESPNOW_SEND, s200);
+    ping_ids(216, 216);
+    uint32_t tx1 = stat(0);
+    drain_out();
+    request(201, BR_CMD_ESPNOW_SEND, s201);
+    CHECK_EQ(response_err(201, &o), ESP_OK);
+    CHECK_EQ(stat(0), tx1);
+
+    /* 3. Two late first copies and a pending sync send in the middle of the window. */
+    drain_out();
+    br_value_t s300[3] = { vmac(PEER1), vint(1), vbytes("sync-300", 8) };
+    br_value_t s301[3] = { vmac(BCAST), vint(0), vbytes("once-301", 8) };
+    request(302, BR_CMD_PING, g_ping);
+    request(300, BR_CMD_ESPNOW_SEND, s300);
+    ping_ids(303, 314);
+    request(301, BR_CMD_ESPNOW_SEND, s301);
+    uint32_t tx2 = stat(0);
+    advance_ms(50);                                     /* the sync send completes */
+    CHECK_EQ(response_err(300, &o), ESP_OK);
+    ping_ids(315, 315);
+    drain_out();
+    request(301, BR_CMD_ESPNOW_SEND, s301);
+    CHECK_EQ(response_err(301, &o), ESP_OK);
+    request(300, BR_CMD_ESPNOW_SEND, s300);
+    CHECK_EQ(response_err(300, &o), ESP_OK);
+    CHECK_EQ(stat(0), tx2);
+
+    /* 4. A copy older than the window (R ids behind a newer one in its slot) is not executed. */
+    uint32_t stale0 = stat(BR_STATS_COUNT - 3);
+    ping_ids(316, 316);                                  /* 316 = 300 + R: slot taken by a newer id */
+    drain_out();
+    request(300, BR_CMD_ESPNOW_SEND, s300);
+    CHECK_EQ(response_err(300, &o), BR_ERR_BRIDGE_STALE);
+    CHECK_EQ(stat(0), tx2);
+    CHECK_EQ(stat(BR_STATS_COUNT - 3), stale0 + 1);      /* req_stale */
+}
+
+/* A request answered BUSY is not remembered; a new session (HELLO) forgets the window. */
+static void test_replay_sessions_and_busy(void)
+{
+    out_frame_t o;
+    boot();
+    espnow_up();
+    CHECK_EQ(add_peer(3, PEER1, 0, 0, 0, &o), ESP_OK);
+    /* The window counts sync sends waiting for their status: W of them, then BUSY. */
+    drain_out();
+    for (uint16_t i = 0; i < BR_WINDOW; i++) {
+        br_value_t v[3] = { vmac(PEER1), vint(1), vbytes("s", 1) };
+        request((uint16_t)(10 + i), BR_CMD_ESPNOW_SEND, v);
+    }
+    br_value_t add[5] = { vmac(PEER2), vbytes(ZKEY, 16), vint(0), vint(0), vint(0) };
+    request(30, BR_CMD_ESPNOW_ADD_PEER, add);
+    CHECK_EQ(response_err(30, &o), BR_ERR_BRIDGE_BUSY);
+    CHECK_EQ(stat(13), 1);                               /* req_busy */
+    for (int i = 0; i < 10; i++) advance_ms(50);         /* every sync send answered */
+    int answered = 0;
+    drain_out();
+    g_out_read = 0;
+    while (next_out(&o)) {
+        if (o.f.kind == BR_KIND_RESPONSE && o.f.code == BR_CMD_ESPNOW_SEND && o.v[0].i == ESP_OK) answered++;
+    }
+    CHECK_EQ(answered, BR_WINDOW);
+    /* The same ADD_PEER frame again: executed now (OK), not a replayed BUSY. */
+    drain_out();
+    request(30, BR_CMD_ESPNOW_ADD_PEER, add);
+    CHECK_EQ(response_err(30, &o), ESP_OK);
+    CHECK_EQ(call(31, BR_CMD_ESPNOW_IS_PEER_EXIST, add, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 1);
+
+    /* Session: id 40 of the old host, then a new host's HELLO, then its own id 40 with
+     * byte-identical bytes: executed afresh, not answered with the old session's reply. */
+    br_value_t st[1] = { vint(0) };
+    CHECK_EQ(call(40, BR_CMD_STATS, st, &o), ESP_OK);
+    uint32_t frames_then = (uint32_t)o.v[6].i;           /* link_rx_frames */
+    uint32_t replayed = stat(12);
+    CHECK_EQ(call(7, BR_CMD_HELLO, NULL, &o), ESP_OK);
+    CHECK_EQ(call(40, BR_CMD_STATS, st, &o), ESP_OK);
+    CHECK_EQ(o.v[6].i, frames_then + 2);                 /* a fresh answer */
+    CHECK_EQ(stat(12), replayed);
+    /* A new session may start with an id "older" than one the last session left in its
+     * slot: still a new session, not a stale request. */
+    CHECK_EQ(call(57, BR_CMD_STATS, st, &o), ESP_OK);     /* slot 9 now holds 57 */
+    CHECK_EQ(call(9, BR_CMD_HELLO, NULL, &o), ESP_OK);
+    CHECK_EQ(call(10, BR_CMD_STATS, st, &o), ESP_OK);
+    /* A retransmitted HELLO is replayed and does not start another session. */
+    CHECK_EQ(call(9, BR_CMD_HELLO, NULL, &o), ESP_OK);
+    CHECK_EQ(stat(12), replayed + 1);
+    CHECK_EQ(call(10, BR_CMD_STATS, st, &o), ESP_OK);
+    CHECK_EQ(stat(12), replayed + 2);
+}
+
+/* ---------- "every peer" is a flag; the zero MAC is just an invalid address ---------- */
+
+static void test_every_peer_flag(void)
+{
+    out_frame_t o;
+    boot();
+    espnow_up();
+    CHECK_EQ(add_peer(3, PEER1, 0, 0, 0, &o), ESP_OK);
+    CHECK_EQ(add_peer(4, PEER2, 0, 0, 0, &o), ESP_OK);
+    /* A zero MAC typed by mistake: ESPNOW_ARG, nothing on air. */
+    CHECK_EQ(send_to(10, ZERO_MAC, false, "oops", &o), ESP_ERR_ESPNOW_ARG);
+    CHECK_EQ(send_to(11, ZERO_MAC, true, "oops", &o), ESP_ERR_ESPNOW_ARG);
+    CHECK_EQ(stat(0), 0);
+    /* The flag with a real MAC is contradictory. */
+    br_value_t bad[3] = { vmac(PEER1), vint(BR_SEND_ALL_PEERS), vbytes("x", 1) };
+    CHECK_EQ(call(12, BR_CMD_ESPNOW_SEND, bad, &o), ESP_ERR_ESPNOW_ARG);
+    /* The flag: every unicast peer, sync, answered with both statuses. */
+    drain_out();
+    br_value_t all[3] = { vmac(ZERO_MAC), vint(BR_SEND_ALL_PEERS | BR_SEND_SYNC), vbytes("all", 3) };
+    request(13, BR_CMD_ESPNOW_SEND, all);
+    advance_ms(50);
+    advance_ms(50);
+    CHECK_EQ(response_err(13, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 2);
+    CHECK_EQ(o.v[2].i, 2);
+    CHECK_EQ(stat(0), 1);
+    /* A peer with the zero MAC can never be addressed: refused. */
+    CHECK_EQ(add_peer(14, ZERO_MAC, 0, 0, 0, &o), ESP_ERR_ESPNOW_ARG);
+    br_value_t mod[5] = { vmac(ZERO_MAC), vbytes(ZKEY, 16), vint(0), vint(0), vint(0) };
+    CHECK_EQ(call(15, BR_CMD_ESPNOW_MOD_PEER, mod, &o), ESP_ERR_ESPNOW_ARG);
+    CHECK_EQ(call(16, BR_CMD_ESPNOW_GET_PEER_NUM, NULL, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 2);
+}
+
+/* ---------- every in-flight send gets exactly one final outcome ---------- */
+
+typedef struct { int statuses[512]; int abandoned[512]; int responses[512]; int failures[512]; } outcome_t;
+
+static void collect(outcome_t *oc)
+{
+    out_frame_t o;
+    while (next_out(&o)) {
+        if (o.f.kind == BR_KIND_EVENT && o.f.code == BR_EVT_SEND_STATUS) {
+            oc->statuses[o.v[0].i % 512]++;
+            if (o.v[2].i == BR_SEND_STATUS_ABANDONED) oc->abandoned[o.v[0].i % 512]++;
+        }
+        if (o.f.kind == BR_KIND_RESPONSE && o.f.code == BR_CMD_ESPNOW_SEND && o.v[0].i == ESP_OK) {
+            oc->responses[o.f.id % 512]++;
+            oc->failures[o.f.id % 512] = (int)o.v[2].i;
+        }
+    }
+}
+
+static void test_deinit_abandons_sends(void)
+{
+    static outcome_t oc;
+    out_frame_t o;
+    boot();
+    br_value_t act[2] = { vint(0), vint(1) };
+    CHECK_EQ(call(1, BR_CMD_WIFI_SET_IF_ACTIVE, act, &o), ESP_OK);
+    memset(&oc, 0, sizeof oc);
+    uint16_t id = 100;
+    int cycles_ok = 0;
+    /* Twelve INIT / send / DEINIT cycles: slots never leak, ids never cross. */
+    for (int cycle = 0; cycle < 12; cycle++) {
+        drain_out();
+        request(id++, BR_CMD_ESPNOW_INIT, NULL);
+        br_value_t v[5] = { vmac(PEER1), vbytes(ZKEY, 16), vint(0), vint(0), vint(0) };
+        request(id++, BR_CMD_ESPNOW_ADD_PEER, v);
+        uint16_t first = id;
+        int accepted = 0;
+        for (int k = 0; k < 4; k++) {
+            br_value_t s[3] = { vmac(PEER1), vint(k == 3 ? 1 : 0), vbytes("x", 1) };
+            encode_req(id, BR_CMD_ESPNOW_SEND, s);
+            br_core_feed(g_wire, g_wire_len);     /* no pump: the radio has not answered yet */
+            id++;
+            accepted++;
+        }
+        size_t mark = g_out_len;
+        request(id++, BR_CMD_ESPNOW_DEINIT, NULL);
+        pump();
+        g_out_read = mark;
+        collect(&oc);
+        bool ok = true;
+        for (uint16_t r = first; r < first + accepted; r++) {
+            ok = ok && oc.statuses[r % 512] == 1 && oc.abandoned[r % 512] == 1;
+        }
+        ok = ok && oc.responses[(first + 3) % 512] == 1 && oc.failures[(first + 3) % 512] == 1;
+        if (ok) cycles_ok++;
+        advance_ms(200);                          /* anything late from the radio would show now */
+        memset(&oc, 0, sizeof oc);
+        drain_out();
+    }
+    CHECK_EQ(cycles_ok, 12);
+    /* After all that the slots are free and a send works and reports its own id only. */
+    drain_out();
+    request(id++, BR_CMD_ESPNOW_INIT, NULL);
+    CHECK_EQ(add_peer(id++, BCAST, 0, 0, 0, &o), ESP_OK);
+    uint16_t last = id;
+    size_t mark = g_out_len;
+    CHECK_EQ(send_to(id++, BCAST, true, "after", &o), ESP_OK);
+    g_out_read = mark;
+    memset(&oc, 0, sizeof oc);
+    collect(&oc);
+    int foreign = 0;
+    for (int r = 0; r < 512; r++) if (r != last % 512) foreign += oc.statuses[r];
+    CHECK_EQ(foreign, 0);
+    CHECK_EQ(oc.statuses[last % 512], 1);
+    CHECK_EQ(stat(BR_STATS_COUNT - 2), 12 * 4);         /* tx_abandoned */
+
+    /* Wi-Fi stop (last interface off) and RESET abandon in the same way. */
+    CHECK_EQ(add_peer(id++, PEER1, 0, 0, 0, &o), ESP_OK);
+    drain_out();
+    uint16_t w = id;
+    br_value_t s[3] = { vmac(PEER1), vint(1), vbytes("y", 1) };
+    encode_req(id++, BR_CMD_ESPNOW_SEND, s);
+    br_core_feed(g_wire, g_wire_len);
+    br_value_t off[2] = { vint(0), vint(0) };
+    mark = g_out_len;
+    request(id++, BR_CMD_WIFI_SET_IF_ACTIVE, off);
+    g_out_read = mark;
+    memset(&oc, 0, sizeof oc);
+    collect(&oc);
+    CHECK_EQ(oc.statuses[w % 512], 1);
+    CHECK_EQ(oc.responses[w % 512], 1);
+    CHECK_EQ(oc.failures[w % 512], 1);
+    CHECK_EQ(call(id++, BR_CMD_WIFI_SET_IF_ACTIVE, act, &o), ESP_OK);
+    drain_out();
+    uint16_t r = id;
+    encode_req(id++, BR_CMD_ESPNOW_SEND, s);
+    br_core_feed(g_wire, g_wire_len);
+    int restarts = g_restarts;
+    mark = g_out_len;
+    request(id++, BR_CMD_RESET, NULL);
+    g_out_read = mark;
+    memset(&oc, 0, sizeof oc);
+    collect(&oc);
+    CHECK_EQ(oc.abandoned[r % 512], 1);
+    CHECK_EQ(oc.responses[r % 512], 1);
+    CHECK_EQ(g_restarts, restarts + 1);
+}
+
+/* ---------- the writer: responses overtake queued events ---------- */
+
+static void test_responses_overtake_events(void)
+{
+    out_frame_t o;
+    boot();
+    espnow_up();
+    br_value_t rx[1] = { vint(16384) };
+    CHECK_EQ(call(3, BR_CMD_SET_RXBUF, rx, &o), ESP_OK);
+    sim_air_t other;
+    memset(&other, 0, sizeof other);
+    other.fd = -1;
+    CHECK_EQ(sim_air_open(&other, g_air_dir, PEER1), 0);
+    drain_out();
+    g_write_limit = 0;                         /* a slow link: nothing leaves for now */
+    uint8_t payload[200];
+    for (uint32_t i = 0; i < 30; i++) {
+        memset(payload, 0, sizeof payload);
+        payload[0] = (uint8_t)i;
+        air_send(&other, BCAST, payload, sizeof payload, 100 + i);
+        pump();
+    }
+    br_value_t ping[1] = { vbytes("now", 3) };
+    request(50, BR_CMD_PING, ping);
+    /* The link drains 300 bytes at a time: the first frame that completes after the
+     * one already started is the PING response, and the packets keep their order. */
+    int pos = 0, ping_pos = -1, recv_count = 0, next_seq = 0;
+    bool in_order = true;
+    for (int round = 0; round < 200; round++) {
+        g_write_limit = 300;
+        pump();
+        while (next_out(&o)) {
+            pos++;
+            if (o.f.kind == BR_KIND_RESPONSE && o.f.id == 50) ping_pos = pos;
+            if (o.f.kind == BR_KIND_EVENT && o.f.code == BR_EVT_RECV) {
+                in_order = in_order && o.v[7].ptr[0] == next_seq;
+                next_seq++;
+                recv_count++;
+            }
+        }
+    }
+    g_write_limit = (size_t)-1;
+    CHECK(ping_pos >= 1 && ping_pos <= 2);
+    CHECK_EQ(recv_count, 30);
+    CHECK(in_order);
+    sim_air_close(&other);
+}
+
+/* ---------- packets lost to a restart are counted in the next HELLO ---------- */
+
+static void test_lost_at_reset(void)
+{
+    out_frame_t o;
+    g_reset_reason = 1;                       /* power-on: nothing carried over */
+    memset(&g_persist, 0xA5, sizeof g_persist);
+    boot();
+    CHECK(next_out(&o));
+    CHECK_EQ(o.v[20].i, 0);
+    espnow_up();
+    sim_air_t other;
+    memset(&other, 0, sizeof other);
+    other.fd = -1;
+    CHECK_EQ(sim_air_open(&other, g_air_dir, PEER1), 0);
+    br_value_t rx[1] = { vint(16384) };
+    CHECK_EQ(call(3, BR_CMD_SET_RXBUF, rx, &o), ESP_OK);
+    /* The host stops reading; 40 packets are acknowledged by the radio and held. */
+    drain_out();
+    g_write_limit = 0;
+    uint8_t payload[100];
+    memset(payload, 7, sizeof payload);
+    for (uint32_t i = 0; i < 40; i++) {
+        air_send(&other, BCAST, payload, sizeof payload, 500 + i);
+        pump();
+    }
+    g_write_limit = 700;                      /* a few get out before the crash */
+    pump();
+    int delivered = 0;
+    while (next_out(&o)) delivered += o.f.code == BR_EVT_RECV && o.f.kind == BR_KIND_EVENT;
+    CHECK(delivered > 0 && delivered < 40);
+    sim_air_close(&other);
+    /* A panic/watchdog/software reset: the core starts again, the memory survives. */
+    g_reset_reason = 4;                       /* ESP_RST_PANIC */
+    boot();
+    CHECK(next_out(&o));
+    CHECK_EQ(o.f.code, BR_EVT_HELLO);
+    CHECK_EQ(o.v[20].i, 40 - delivered);
+    CHECK_EQ(call(1, BR_CMD_HELLO, NULL, &o), ESP_OK);
+    CHECK_EQ(o.v[21].i, 40 - delivered);      /* the HELLO response says the same for this boot */
+    /* The next restart lost nothing. */
+    boot();
+    CHECK(next_out(&o));
+    CHECK_EQ(o.v[20].i, 0);
+    g_reset_reason = 1;
+}
+
+/* ---------- SET_BAUD: HELLO says the rate in force, the revert timer is visible ---------- */
+
+static void test_set_baud(void)
+{
+    out_frame_t o;
+    static const uint32_t rates[] = { 921600, 2000000 };
+    for (size_t k = 0; k < 2; k++) {
+        g_boot_baud = 115200;
+        boot();
+        g_baud_calls = 0;
+        br_value_t b[1] = { vint(rates[k]) };
+        CHECK_EQ(call(1, BR_CMD_SET_BAUD, b, &o), ESP_OK);
+        CHECK_EQ(g_baud_calls, 1);
+        CHECK_EQ(g_baud_set[0], rates[k]);
+        /* The core asks to be polled again by the revert deadline, not "never". */
+        int64_t t = br_core_next_timeout_us();
+        CHECK(t > 0 && t <= 2000000);
+        g_now += 1000;
+        CHECK_EQ(call(2, BR_CMD_HELLO, NULL, &o), ESP_OK);   /* a valid frame: the switch holds */
+        CHECK_EQ(o.v[18].i, rates[k]);                    /* baud in force */
+        CHECK_EQ(br_core_next_timeout_us(), -1);
+        /* Again, and this time the host says nothing: back to 115200 after 2 s. */
+        b[0] = vint(rates[k] == 921600 ? 460800 : 1000000);
+        CHECK_EQ(call(3, BR_CMD_SET_BAUD, b, &o), ESP_OK);
+        g_now += br_core_next_timeout_us();
+        pump();
+        CHECK_EQ(g_baud_calls, 3);
+        CHECK_EQ(g_baud_set[2], rates[k]);               /* the rate before the unanswered switch */
+        CHECK_EQ(call(4, BR_CMD_HELLO, NULL, &o), ESP_OK);
+        CHECK_EQ(o.v[18].i, rates[k]);
+    }
+    g_boot_baud = 0;
+}
+
+/* ---------- booleans are 0 or 1 ---------- */
+
+static void test_strict_booleans(void)
+{
+    out_frame_t o;
+    boot();
+    drain_out();
+    const uint8_t two = 2;
+    send_raw_body(1, BR_CMD_STATS, &two, 1);
+    CHECK_EQ(response_err(1, &o), ESP_ERR_INVALID_SIZE);
+    const uint8_t act[2] = { 0, 2 };
+    send_raw_body(2, BR_CMD_WIFI_SET_IF_ACTIVE, act, 2);
+    CHECK_EQ(response_err(2, &o), ESP_ERR_INVALID_SIZE);
+    send_raw_body(3, BR_CMD_ESPNOW_FETCH_PEER, &two, 1);
+    CHECK_EQ(response_err(3, &o), ESP_ERR_INVALID_SIZE);
+    CHECK_EQ(stat(18), 3);                    /* req_rejected */
+    br_value_t get[1] = { vint(0) };
+    CHECK_EQ(call(4, BR_CMD_WIFI_GET_IF_ACTIVE, get, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 0);                    /* SET_IF_ACTIVE 2 did nothing */
+}
+
+
 static void air_send(sim_air_t *a, const uint8_t *dst, const void *payload, uint16_t len, uint32_t seq)
 {
     sim_air_frame_t f;
@@ -562,6 +1026,36 @@ static void test_receive_path(void)
     sim_air_close(&other);
 }
 
+/* The largest packet of this build goes out and comes in whole (1490 on IDF 5.4.0/5.4.1). */
+static void test_max_payload_both_ways(void)
+{
+    out_frame_t o;
+    boot();
+    espnow_up();
+    sim_air_t other;
+    memset(&other, 0, sizeof other);
+    other.fd = -1;
+    CHECK_EQ(sim_air_open(&other, g_air_dir, PEER1), 0);
+    static uint8_t big[MAXP];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7);
+    drain_out();
+    air_send(&other, MY_STA, big, MAXP, 77);
+    pump();
+    bool got = false;
+    while (next_out(&o)) {
+        if (o.f.kind == BR_KIND_EVENT && o.f.code == BR_EVT_RECV)
+            got = o.v[7].len == MAXP && memcmp(o.v[7].ptr, big, MAXP) == 0;
+    }
+    CHECK(got);
+    CHECK_EQ(stat(4), 0);              /* nothing dropped: the default rxbuf holds two of them */
+    CHECK_EQ(add_peer(5, BCAST, 0, 0, 0, &o), ESP_OK);
+    br_value_t s[3] = { vmac(BCAST), vint(1), vbytes(big, MAXP) };
+    CHECK_EQ(call(6, BR_CMD_ESPNOW_SEND, s, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 1);
+    CHECK_EQ(o.v[2].i, 0);
+    sim_air_close(&other);
+}
+
 static void test_if_active(void)
 {
     out_frame_t o;
@@ -609,7 +1103,16 @@ int main(void)
     test_window_busy();
     test_receive_path();
     test_if_active();
+    test_max_payload_both_ways();
     test_log_events();
+    test_replay_bad_orders();
+    test_replay_sessions_and_busy();
+    test_every_peer_flag();
+    test_deinit_abandons_sends();
+    test_responses_overtake_events();
+    test_lost_at_reset();
+    test_set_baud();
+    test_strict_booleans();
     sim_emu_shutdown();
     rmdir(g_air_dir);
     printf("%d passed, %d failed\n", g_pass, g_fail);

@@ -52,7 +52,7 @@ static uint64_t port_now(void *ctx) { (void)ctx; return g_now; }
 static uint64_t emu_clock(void) { return g_now; }
 static void port_restart(void *ctx) { (void)ctx; }
 static void port_notify(void *ctx) { (void)ctx; g_notified++; }
-static const br_port_t g_port = { port_write, port_now, port_restart, NULL, port_notify, NULL };
+static const br_port_t g_port = { port_write, port_now, port_restart, NULL, port_notify, NULL, NULL };
 
 static void pump(void)
 {

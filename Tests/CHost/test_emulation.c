@@ -416,6 +416,12 @@ static void test_events(void)
     CHECK_ERR(esp_wifi_set_config(WIFI_IF_STA, &wc), ESP_OK);
     CHECK_ERR(esp_wifi_connect(), ESP_OK);
     CHECK(sim_emu_next_timeout_ms() == 2000);
+    /* As ESP-IDF: no channel change while the STA is connecting (or connected). */
+    CHECK_ERR(esp_wifi_set_channel(3, WIFI_SECOND_CHAN_NONE), ESP_FAIL);
+    uint8_t pch = 0;
+    wifi_second_chan_t sch;
+    CHECK_ERR(esp_wifi_get_channel(&pch, &sch), ESP_OK);
+    CHECK(pch == 9);
     s_fake_now += 1999000;
     sim_emu_poll();
     CHECK(s_ev.n == 2);
@@ -423,6 +429,9 @@ static void test_events(void)
     sim_emu_poll();
     CHECK(s_ev.n == 3 && s_ev.id[2] == WIFI_EVENT_STA_DISCONNECTED && s_ev.reason == WIFI_REASON_NO_AP_FOUND);
     CHECK(sim_emu_next_timeout_ms() == -1);
+    CHECK_ERR(esp_wifi_set_channel(3, WIFI_SECOND_CHAN_NONE), ESP_OK);   /* the attempt ended */
+    sim_emu_poll();
+    s_ev.n = 3;
     CHECK_ERR(esp_wifi_stop(), ESP_OK);
     sim_emu_poll();
     CHECK(s_ev.n == 4 && s_ev.id[3] == WIFI_EVENT_STA_STOP);
@@ -879,6 +888,15 @@ static void loop_for(int ms, int (*done)(void))
     }
 }
 
+/* The child runs until the parent closes this pipe (60 s at most, a hang guard only). */
+static int s_quit_fd = -1;
+static int child_quit(void)
+{
+    char c;
+    struct pollfd pf = { .fd = s_quit_fd, .events = POLLIN };
+    return poll(&pf, 1, 0) > 0 && read(s_quit_fd, &c, 1) <= 0;
+}
+
 static int child_main(int ready_fd)
 {
     sim_emu_config_t c = base_config(MAC_B, (const uint8_t[6]){ 0x24, 0x6f, 0x28, 0, 0, 0xb1 });
@@ -891,24 +909,29 @@ static int child_main(int ready_fd)
     if (esp_now_add_peer(&pa) != ESP_OK) return 14;
     if (write(ready_fd, "r", 1) != 1) return 15;
     close(ready_fd);
-    loop_for(1500, NULL);
+    loop_for(60000, child_quit);
     sim_emu_shutdown();
     return s_child_echoes == 5 ? 0 : 20 + s_child_echoes;
 }
 
+static int parent_echoed(void) { return s_recv.n >= 5 && s_sent.n >= 5; }
 static int parent_done(void) { return s_recv.n >= 5 && s_sent.n >= 6; }
 
 static void test_two_processes(void)
 {
-    int pfd[2];
+    int pfd[2], qfd[2];
     CHECK(pipe(pfd) == 0);
+    CHECK(pipe(qfd) == 0);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         close(pfd[0]);
+        close(qfd[1]);
+        s_quit_fd = qfd[0];
         _exit(child_main(pfd[1]));
     }
     close(pfd[1]);
+    close(qfd[0]);
     char ch;
     CHECK(read(pfd[0], &ch, 1) == 1);
     close(pfd[0]);
@@ -925,7 +948,7 @@ static void test_two_processes(void)
         snprintf(msg, sizeof msg, "m%d", i);
         CHECK_ERR(esp_now_send(MAC_B, (const uint8_t *)msg, strlen(msg)), ESP_OK);
     }
-    loop_for(1000, parent_done);
+    loop_for(20000, parent_echoed);   /* a hang guard: returns as soon as all is in */
     /* 5 sends acked + 5 echoes received (encrypted both ways). */
     int ok = 0;
     for (int i = 0; i < s_sent.n && i < 64; i++) ok += s_sent.st[i] == ESP_NOW_SEND_SUCCESS;
@@ -937,8 +960,9 @@ static void test_two_processes(void)
     esp_now_peer_info_t pbad = peer(MAC_B, 3, WIFI_IF_STA, true, LMK2);
     CHECK_ERR(esp_now_mod_peer(&pbad), ESP_OK);
     CHECK_ERR(esp_now_send(MAC_B, (const uint8_t *)"x", 1), ESP_OK);
-    loop_for(300, parent_done);
+    loop_for(20000, parent_done);
     CHECK(s_sent.n == 6 && s_sent.st[5] == ESP_NOW_SEND_SUCCESS && s_recv.n == 5);
+    close(qfd[1]);                   /* the child may stop now */
 
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid);

@@ -198,7 +198,7 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let o = try #require(try r.json().first)
         #expect(o["sta_mac"] as? String == air.dongles[0].mac)
-        #expect(o["protocol"] as? Int == 1)
+        #expect(o["protocol"] as? Int == 2)
         #expect(o["simulated"] as? Bool == true)
         #expect((o["max_payload"] as? Int ?? 0) >= 250)
         #expect(o["stats"] is [String: Any])

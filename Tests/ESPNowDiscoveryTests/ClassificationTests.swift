@@ -76,7 +76,7 @@ import Glibc
         let r = await SerialProbe.probe(path: sim.port, options: ProbeOptions(timeout: .seconds(20)))
         guard case .bridge(let h) = r else { Issue.record("expected a bridge, got \(r)"); return }
         #expect(h.staMAC == MACAddress("02:44:53:43:00:01"))
-        #expect(h.protocolVersion == 1 && h.chipName == "simulator" && h.transportName == "simulator pty")
+        #expect(h.protocolVersion == WireProtocol.version && h.chipName == "simulator" && h.transportName == "simulator pty")
         #expect(h.maxPayload >= 250 && (h.espnowVersion == 1 || h.espnowVersion == 2))
         // A second probe works too (the first did not leave the port in a bad state).
         #expect(await SerialProbe.probe(path: sim.port, options: ProbeOptions(timeout: .seconds(20))).isBridge)
@@ -106,7 +106,7 @@ import Glibc
 
     @Test func foreignProtocolVersionIsReportedAsSuch() async throws {
         let pty = try PTY()
-        for fw: (UInt8, UInt8, UInt8) in [(2, 1, 0), (2, 0, 0), (3, 13, 10)] {
+        for fw: (UInt8, UInt8, UInt8) in [(3, 1, 0), (3, 0, 0), (1, 13, 10)] {
             pty.write(foreignHelloEvent(version: fw.0, fw: fw))
             let r = await SerialProbe.probe(path: pty.slave, options: ProbeOptions(timeout: .seconds(2)))
             guard case .foreignProtocol(let f) = r else { Issue.record("fw \(fw): got \(r)"); continue }

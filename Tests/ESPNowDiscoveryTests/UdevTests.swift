@@ -71,7 +71,7 @@ struct UdevTests {
         defer { sim.stop() }
         let silent = try PTY()
         let foreign = try PTY()
-        foreign.write(foreignHelloEvent(version: 2, fw: (2, 0, 0)))
+        foreign.write(foreignHelloEvent(version: 3, fw: (3, 0, 0)))
 
         let tb = try Testbed()
         try tb.add(jtag)
@@ -97,7 +97,7 @@ struct UdevTests {
         guard case .foreignProtocol(let f)? = byNode["/dev/ttyUSB1"] else {
             Issue.record("ttyUSB1 should be a foreign-version bridge: \(String(describing: byNode["/dev/ttyUSB1"]))"); return
         }
-        #expect(f.protoVersion == 2)
+        #expect(f.protoVersion == 3)
         // The silent device received the flush byte and one HELLO request, nothing else.
         let sent = silent.drain()
         #expect(sent.first == 0 && (try? Message(wire: Array(sent.dropFirst())))?.code == CommandCode.hello.rawValue)

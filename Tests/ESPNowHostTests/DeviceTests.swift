@@ -4,14 +4,12 @@ import ESPNowWire
 import Foundation
 import Testing
 
-/// Starts `n` simulated dongles and connects a device client to each. Standalone dongles
-/// time a unicast ACK on the wall clock: 250 ms (not the default 5) so that a receiver
-/// process a busy machine did not schedule in time still acknowledges.
+/// Starts `n` simulated dongles and connects a device client to each.
 func withDevices(_ n: Int, options: DeviceOptions = DeviceOptions(),
                  _ body: ([ESPNowDevice], SimulatedDongles) async throws -> Void) async throws {
     let sim = SimulatedDongles()
     defer { sim.shutdown() }
-    let ports = try sim.start(n, extraArguments: ["--ack-timeout-ms", "250"])
+    let ports = try sim.start(n)
     var devices: [ESPNowDevice] = []
     for p in ports { devices.append(try await ESPNowDevice.connect(path: p.port, options: options)) }
     do {
@@ -33,7 +31,8 @@ struct DeviceTests {
     @Test func handshakeSendReceiveAndErrors() async throws {
         try await withDevices(2) { devs, _ in
             let (a, b) = (devs[0], devs[1])
-            #expect(a.info.protoVersion == 1)
+            #expect(a.info.protoVersion == WireProtocol.version)
+            #expect(a.info.maxEncryptedPeers == 7 && a.info.lostAtReset == 0)
             #expect(a.info.window >= 1)
             // Before esp_now_init the IDF error comes back with its name.
             do {
@@ -58,6 +57,34 @@ struct DeviceTests {
             #expect(try await a.espNowGetPeerNum().total == 1)
             let ping = try await a.ping([1, 2, 3])
             #expect(ping.data == [1, 2, 3])
+        }
+    }
+
+    /// The all-zero MAC is no address: refused before the wire (the dongle sees no frame and
+    /// sends nothing); `peer: nil` is "every peer", carried by the protocol's own flag.
+    @Test func zeroMACIsRefusedAndEveryPeerIsExplicit() async throws {
+        try await withDevices(3) { devs, _ in
+            let (a, b, c) = (devs[0], devs[1], devs[2])
+            for d in devs { try await activate(d) }
+            try await a.espNowAddPeer(PeerInfo(peerAddr: b.info.staMAC))
+            try await a.espNowAddPeer(PeerInfo(peerAddr: c.info.staMAC))
+            let before = try await a.stats()
+            for sync in [true, false] {
+                await #expect(throws: ESPNowError.self) {
+                    _ = try await a.espNowSend(peer: .zero, data: Array("oops".utf8), sync: sync)
+                }
+            }
+            await #expect(throws: ESPNowError.self) { try await a.espNowAddPeer(PeerInfo(peerAddr: .zero)) }
+            let after = try await a.stats()
+            #expect(after["link_rx_frames"] == before["link_rx_frames"] + 1)   // only the second STATS
+            #expect(after.txPackets == before.txPackets)
+            let r = try await a.espNowSend(peer: nil, data: Array("all".utf8), sync: true)
+            #expect(r.statuses == 2 && r.failures == 0)
+            #expect(Set(r.peerStatuses.map(\.peer)) == [b.info.staMAC, c.info.staMAC])
+            for d in [b, c] {
+                let p = try await d.packetQueue.next(timeout: .seconds(30))
+                #expect(p?.bytes == Array("all".utf8))
+            }
         }
     }
 

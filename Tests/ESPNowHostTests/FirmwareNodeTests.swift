@@ -41,7 +41,8 @@ struct NodeTestError: Error, CustomStringConvertible {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
-    /// Builds a sketch with `espnow node build` into a temporary directory; returns the executable.
+    /// Builds a sketch with `espnow node build` into a temporary directory (removed with
+    /// `removeBuild`); returns the executable.
     static func build(_ sketch: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("node-\(sketch)-\(getpid())-\(UUID().uuidString)").path
         let (status, out, err) = try nodeBuild([repo.appendingPathComponent("Tests/Nodes/sketches/\(sketch)/\(sketch).ino").path,
@@ -50,6 +51,10 @@ struct NodeTestError: Error, CustomStringConvertible {
             throw NodeTestError("espnow node build \(sketch) failed (status \(status)): \(err)")
         }
         return path
+    }
+
+    static func removeBuild(_ executable: String) {
+        try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: executable).deletingLastPathComponent().path)
     }
 
     @Test func nodeBuildRefusesWhatIsNotAProject() throws {
@@ -96,6 +101,7 @@ struct NodeTestError: Error, CustomStringConvertible {
 
     @Test func receiverSketchGetsTheStructFromADongle() async throws {
         let receiver = try Self.build("receiver")
+        defer { Self.removeBuild(receiver) }
         var o = AirOptions(dongles: 1, nodes: ["app=\(receiver),mac=02:00:00:00:00:50"])
         o.realtime = true
         try await withAir(o) { air, es in
@@ -108,7 +114,7 @@ struct NodeTestError: Error, CustomStringConvertible {
             #expect(msg.count == 44)
             // The sketch may still be booting: the send is acknowledged once its radio is up.
             var acked = false
-            for _ in 0..<50 where !acked {
+            for _ in 0..<300 where !acked {
                 acked = try await e.send(to, msg)
                 if !acked { try await Task.sleep(for: .milliseconds(100)) }
             }
@@ -126,6 +132,10 @@ struct NodeTestError: Error, CustomStringConvertible {
     @Test func senderSketchReachesADongleAndAReceiverSketch() async throws {
         let sender = try Self.build("sender")
         let receiver = try Self.build("receiver")
+        defer {
+            Self.removeBuild(sender)
+            Self.removeBuild(receiver)
+        }
         // The dongle takes the address the sender sketch sends to; the receiver sketch overhears nothing.
         var o = AirOptions(nodes: ["app=\(sender),mac=02:00:00:00:00:40"])
         o.sceneJSON = #"{"dongles": [{"sta_mac": "02:00:00:00:00:50"}]}"#

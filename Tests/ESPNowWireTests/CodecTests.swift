@@ -133,7 +133,7 @@ struct CodecTests {
         #expect(try Frame(wire: w) == maxF)
         // Worked example (section 11).
         let ping = Frame(kind: .request, id: 1, code: 0x02, body: [0x68, 0x69])
-        #expect(Hex.encode(try ping.encoded()) == "0311010802686910b5e6de00")
+        #expect(Hex.encode(try ping.encoded()) == "03210108026869bdb29cda00")
         // Raw-buffer API: too small output.
         #expect(throws: WireError.noSpace) { try encodeInto(ping, capacity: 5) }
         #expect(try encodeInto(ping, capacity: 13) == 12)

@@ -35,11 +35,15 @@ struct MessageTests {
         #expect(names(.request, "ESPNOW_SEND") == ["peer_addr", "flags", "data"])
         #expect(names(.response, "ESPNOW_SEND") == ["err", "statuses", "failures"])
         #expect(names(.response, "STATS").count == 1 + WireProtocol.statsCount)
-        #expect(names(.response, "STATS").last == "req_rejected")
+        #expect(names(.response, "STATS").last == "resp_unsent")
         let hello = MessageLayout.find(kind: .event, name: "HELLO")!
-        #expect(hello.fields.last == FieldLayout("idf_version", .str(max: 31)))
+        #expect(hello.fields.suffix(3).elementsEqual([FieldLayout("idf_version", .str(max: 31)),
+                                                      FieldLayout("max_encrypt", .u8), FieldLayout("lost_at_reset", .u32)]))
+        // Booleans are their own type: 0 or 1 on the wire, anything else a bad body.
+        #expect(MessageLayout.find(kind: .request, name: "STATS")!.field(named: "clear")!.type == .bool)
+        #expect(MessageLayout.find(kind: .request, name: "ESPNOW_ADD_PEER")!.field(named: "encrypt")!.type == .bool)
         #expect(MessageLayout.find(kind: .response, name: "HELLO")!.fields.dropFirst().elementsEqual(hello.fields))
-        let maxes = [("PING", "data", 64), ("ESPNOW_SEND", "data", 1470)]
+        let maxes = [("PING", "data", 64), ("ESPNOW_SEND", "data", 1490)]
         for (m, f, max) in maxes {
             #expect(MessageLayout.find(kind: .request, name: m)!.field(named: f)!.type == .bytes(max: max))
         }
@@ -53,7 +57,8 @@ struct MessageTests {
         #expect(ESPError(rawValue: 0xB001).name == "ESP_ERR_BRIDGE_BUSY")
         #expect(ESPError(rawValue: -1).name == "ESP_FAIL")
         #expect(ESPError(rawValue: 0x300F).name == "ESP_ERR_WIFI_NOT_CONNECT")
-        #expect(ESPError.names.count == 32)
+        #expect(ESPError(rawValue: 0xB002).name == "ESP_ERR_BRIDGE_STALE")
+        #expect(ESPError.names.count == 33)
         #expect(ESPError(rawValue: 0x1234).name == nil)
         #expect(ESPError(rawValue: 0x1234).description == "0x1234")
         #expect(ESPError(rawValue: 0x3069).description == "ESP_ERR_ESPNOW_NOT_FOUND (0x3069)")

@@ -101,7 +101,7 @@ extension Vector {
 func fieldValue(_ v: JSONScalar, _ f: FieldLayout) throws -> FieldValue {
     switch (f.type, v) {
     case (.i8, .int(let i)), (.i32, .int(let i)): return .int(i)
-    case (.u8, .int(let i)), (.u16, .int(let i)), (.u32, .int(let i)), (.u64, .int(let i)),
+    case (.u8, .int(let i)), (.bool, .int(let i)), (.u16, .int(let i)), (.u32, .int(let i)), (.u64, .int(let i)),
          (.dst2, .int(let i)), (.rate6, .int(let i)):
         guard i >= 0 else { throw VectorError.bad("negative value for \(f.name)") }
         return .uint(UInt64(i))

@@ -130,13 +130,13 @@ struct VectorTests {
     }
 
     @Test func foreignHelloIsRecognised() throws {
-        let r = Fixtures.rejects.first { $0.name == "bad_version_2_hello_event" }!
+        let r = Fixtures.rejects.first { $0.name == "bad_version_3_hello_event" }!
         var sp = FrameSplitter()
         let out = sp.feed(r.wire)
         #expect(out.count == 1)
         #expect(sp.counters.badVersion == 1)
         let h = try #require(sp.lastForeignHello)
-        #expect(h.frameVersion == 2)
+        #expect(h.frameVersion == 3)
         #expect(h.description.contains("reflash the bridge firmware"))
     }
 }

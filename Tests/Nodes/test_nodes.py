@@ -36,7 +36,7 @@ def check(cond, what):
 
 
 def build(app, tmp):
-    src = os.path.join(HERE, "sketches", app, app + ".ino") if app in ("sender", "receiver") else os.path.join(HERE, "apps", app)
+    src = os.path.join(HERE, "sketches", app, app + ".ino") if app in ("sender", "receiver", "sleepy") else os.path.join(HERE, "apps", app)
     out = subprocess.run([sys.executable, NODEBUILD, src, "--build-dir",
                           os.path.join(tmp, "build-" + os.path.basename(app))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if out.returncode != 0:
@@ -203,8 +203,27 @@ def scenario_arduino(simbin, sender, receiver):
               f"then delivered every 2 s of simulated time (delay(2000)): {status[1:3]}")
         rcv = [l for _, l in sim.logs(1)]
         check(rcv[0] == "Receiver MAC: 02:00:00:00:00:50", rcv[0])
-        check(rcv[1:8] == ["Bytes received: 44", "Char: THIS IS A CHAR", "Int: 1", "Float: 1.20", "Bool: 0",
-                           "From: 02:00:00:00:00:40 at 2000 ms", "Bytes received: 44"], f"the struct's fields: {rcv[1:8]}")
+        check(rcv[1] == "Channel: 1", f"WiFi.channel(): {rcv[1]}")
+        check(rcv[2:9] == ["Bytes received: 44", "Char: THIS IS A CHAR", "Int: 1", "Float: 1.20", "Bool: 0",
+                           "From: 02:00:00:00:00:40 at 2000 ms", "Bytes received: 44"], f"the struct's fields: {rcv[2:9]}")
+    finally:
+        sim.stop()
+
+
+def scenario_arduino_sleep(simbin, sleepy):
+    """A tutorial-style deep-sleep sketch: RTC_DATA_ATTR boot count, timer wake-up, ESP.restart."""
+    sim = Sim(simbin, ["--node", f"app={sleepy}"])
+    try:
+        sim.until(lambda l: l.get("event") == "deep_sleep_wake" and l.get("boot") == 6)
+        lg = [(t, l) for t, l in sim.logs(0)]
+        boots = [(t, l) for t, l in lg if l.startswith("Boot number")]
+        check(boots == [(1, "Boot number: 1"), (10001001, "Boot number: 2"), (20002001, "Boot number: 3"),
+                        (30003001, "Boot number: 4"), (30003001, "Boot number: 1")],
+              f"boot count kept across deep sleep, lost on ESP.restart; 10 s sleeps after 1 ms of waiting: {boots}")
+        check(sum(l == "Wakeup caused by timer" for _, l in lg) == 3, "three timer wake-ups")
+        check(("Restarting" in [l for _, l in lg]), "ESP.restart after the fourth boot")
+        ev = [(l["event"], l["reset_reason"]) for l in sim.lines if l.get("event") in ("deep_sleep_wake", "restart")]
+        check(ev == [("deep_sleep_wake", "deepsleep")] * 3 + [("restart", "sw"), ("deep_sleep_wake", "deepsleep")], f"{ev}")
     finally:
         sim.stop()
 
@@ -332,6 +351,21 @@ void app_main(void)
         sim.stop()
 
 
+def scenario_apicheck(simbin, api):
+    """The runtime's API behaviour checked from inside a node (apps/apicheck: CRC check values,
+    NVS codes, queues, semaphores, mutexes, priorities, event groups, notifications, esp_event, esp_timer)."""
+    sim = Sim(simbin, ["--node", f"app={api}"])
+    try:
+        sim.until(lambda l: l.get("node") == 0 and "checks done" in l.get("log", ""))
+        lines = [l for _, l in sim.logs(0)]
+        fails = [l for l in lines if ": FAIL" in l]
+        check(not fails, f"failed checks: {fails}")
+        check(sum(": ok" in l for l in lines) == 45, f"45 checks ran, {sum(': ok' in l for l in lines)} ok")
+        check(lines[-1].endswith("checks done, 0 failed"), lines[-1])
+    finally:
+        sim.stop()
+
+
 def scenario_missing_symbol(tmp):
     """An API the runtime does not have fails the link, naming it."""
     proj = os.path.join(tmp, "unsupported")
@@ -354,6 +388,7 @@ def main():
         gw, sensor, hopper = build("gateway", tmp), build("sensor", tmp), build("hopper", tmp)
         sender, receiver = build("sender", tmp), build("receiver", tmp)
         relay, secure, life = build("relay", tmp), build("secure", tmp), build("lifecycle", tmp)
+        api, sleepy = build("apicheck", tmp), build("sleepy", tmp)
         wrong = os.path.join(tmp, "secure-wrong-key")
         shutil.copytree(os.path.join(HERE, "apps", "secure"), wrong)
         with open(os.path.join(wrong, "sdkconfig.defaults"), "w") as f:
@@ -365,10 +400,12 @@ def main():
                          ("power unplug/replug/reboot", lambda: scenario_power(simbin, gw, sensor, tmp)),
                          ("channel hopping", lambda: scenario_hopper(simbin, gw, hopper, tmp)),
                          ("Arduino sketches", lambda: scenario_arduino(simbin, sender, receiver)),
+                         ("Arduino deep sleep and restart", lambda: scenario_arduino_sleep(simbin, sleepy)),
                          ("encrypted pair", lambda: scenario_secure(simbin, secure, secure_wrong)),
                          ("relay", lambda: scenario_relay(simbin, gw, relay, sensor, tmp)),
                          ("timers, light sleep, restart, panic", lambda: scenario_lifecycle(simbin, sender, life)),
                          ("ESP-IDF v5.5 send callback", lambda: scenario_idf55(simbin, tmp)),
+                         ("API behaviour", lambda: scenario_apicheck(simbin, api)),
                          ("missing symbols", lambda: scenario_missing_symbol(tmp))]:
             before = failures
             fn()

@@ -118,7 +118,7 @@ class Dongle:
 
     def send_req(self, code, body=b""):
         rid = self.next_id; self.next_id = (self.next_id + 1) & 0xFFFF
-        d = bytes([0x11]) + struct.pack("<H", rid) + bytes([code]) + body
+        d = bytes([0x21]) + struct.pack("<H", rid) + bytes([code]) + body
         d += struct.pack("<I", zlib.crc32(d))
         os.write(self.fd, cobs_encode(d) + b"\x00")
         return rid
@@ -144,7 +144,7 @@ class Dongle:
             self.must(ESPNOW_INIT)
 
     def stats(self, clear=0):
-        return struct.unpack("<19I", self.must(STATS, bytes([clear])))
+        return struct.unpack("<22I", self.must(STATS, bytes([clear])))
 
     def send(self, dst, data, sync=True):
         """ESPNOW_SEND; returns (err, statuses, failures, req_id)."""

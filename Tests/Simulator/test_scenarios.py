@@ -195,6 +195,9 @@ def t_ap_connect_moves_channel():
         check(b.must(GET_CHANNEL) == bytes([6, 0]), "home channel is now 6")
         st = b.must(STA_STATUS)
         check(struct.unpack("<H", st[:2])[0] == 1010 and st[2] == 6, "STA_STATUS 1010 (connected), channel 6")
+        err, _, _ = b.request(SET_CHANNEL, bytes([1, 0]))
+        check(err == -1, f"SET_CHANNEL while connected: ESP_FAIL as in ESP-IDF ({err})")
+        check(b.must(GET_CHANNEL) == bytes([6, 0]), "home channel still the AP's")
         a.must(ADD_PEER, peer_info(b.sta))
         check(a.send(b.sta, b"x")[2] == 1, "dongle left on channel 1 cannot reach it")
         a.must(SET_CHANNEL, bytes([6, 0]))
@@ -396,6 +399,136 @@ def t_realtime_same_semantics():
         st = [statuses(a, r, 1)[0] for r in rids]
         got = [recv_fields(x)["data"] for x in b.recvs()]
         check(st == [0] * 10 and got == [b"rt"] + [b"%d" % i for i in range(10)], f"realtime: same ordering {got}")
+
+
+def t_channel_switch_keeps_books():
+    """Every frame the medium delivered to a dongle is one the dongle's ESP-NOW received,
+    also the ones in flight while the host switched the channel to stop a flood."""
+    with Sim(EXE, "--node", "flood,len=100", dongles=1, nodes=1) as s:
+        (a,) = s.dongles
+        # ESP-NOW first, then the interface: the radio never acknowledges a packet
+        # nobody can receive (the order the host library restores state in).
+        a.must(SET_RXBUF, struct.pack("<I", 16384))
+        a.must(ESPNOW_INIT)
+        a.must(SET_IF_ACTIVE, bytes([0, 1]))
+        got = len(a.recvs_for(0.3))
+        a.must(SET_CHANNEL, bytes([6, 0]))
+        got += len(a.recvs(0.5))
+        st = a.stats()
+        rx_packets, rx_dropped = st[3], st[4]
+        medium_rx = s.stats()["radios"][0]["rx"]
+        check(rx_packets > 50, f"the flood reached the dongle ({rx_packets})")
+        check(got + rx_dropped == rx_packets, f"host got {got} + dropped {rx_dropped} == received {rx_packets}")
+        check(medium_rx == rx_packets, f"medium delivered {medium_rx} == dongle received {rx_packets}")
+
+
+def t_set_baud_revert_every_rate():
+    """SET_BAUD: HELLO says the rate in force; the 2 s revert works from every rate; a
+    RESET brings the line and the boot HELLO back to the build's rate, together."""
+    with Sim(EXE, "--baud", "115200", dongles=1) as s:
+        (a,) = s.dongles
+        for rate in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1500000, 2000000, 3000000):
+            a.must(SET_BAUD, struct.pack("<I", rate))
+            hello = a.must(HELLO)             # a valid frame at the new rate: the switch holds
+            check(struct.unpack("<I", hello[43:47])[0] == rate and s.stats()["radios"][0]["baud"] == rate,
+                  f"switched to {rate}: HELLO and line agree")
+    for rate in (921600, 2000000):
+        with Sim(EXE, "--baud", "115200", dongles=1) as s:
+            (a,) = s.dongles
+            a.must(SET_BAUD, struct.pack("<I", rate))
+            hello = a.must(HELLO)
+            check(struct.unpack("<I", hello[43:47])[0] == rate, f"HELLO baud after switching to {rate}")
+            check(s.stats()["radios"][0]["baud"] == rate, f"line at {rate}")
+            a.must(SET_BAUD, struct.pack("<I", 460800))
+            time.sleep(2.6)                      # say nothing: the dongle must revert on its own
+            check(s.stats()["radios"][0]["baud"] == rate, f"reverted from 460800 to {rate} without a frame")
+            check(struct.unpack("<I", a.must(HELLO)[43:47])[0] == rate, f"HELLO says {rate} after the revert")
+            a.must(RESET)
+            ev = a.event(EV_HELLO, 5)
+            check(ev is not None and struct.unpack("<I", ev[3][43:47])[0] == 115200, "boot HELLO after RESET: 115200")
+            check(s.stats()["radios"][0]["baud"] == 115200, "and the line is back at 115200")
+
+
+def t_lost_at_reset_counted():
+    """Every packet the dongle's radio acknowledged is accounted for across a crash:
+    RECV events + DROPPED counts + the next boot HELLO's lost_at_reset."""
+    with Sim(EXE, "--baud", "115200", "--node", "flood,len=200", dongles=1, nodes=1) as s:
+        (a,) = s.dongles
+        a.must(SET_RXBUF, struct.pack("<I", 4096))
+        a.must(ESPNOW_INIT)
+        a.must(SET_IF_ACTIVE, bytes([0, 1]))
+        time.sleep(0.5)                          # a slow line: packets pile up in the dongle
+        r = s.control("reboot 0 panic")
+        check(r == "OK", f"reboot: {r}")
+        books = s.stats()["radios"][0]
+        # What the medium handed over, minus what no device can count and the simulator's
+        # books do: frames unread in the radio's queue, and whole RECV events lost in the
+        # serial link's buffers at the crash.
+        medium_rx = books["rx"] - books["rx_unread"] - books["d2h_lost_recv"]
+        got = dropped = 0
+        hello = None
+        end = time.monotonic() + 30              # a hang guard: the line drains in a few seconds
+        while hello is None and time.monotonic() < end:
+            f = a.wait(lambda f: f[0] == "event", 1.0)
+            if f is None:
+                continue
+            if f[1] == EV_RECV:
+                got += 1
+            elif f[1] == EV_DROPPED and f[3][0] == 1:
+                dropped += struct.unpack("<I", f[3][1:5])[0]
+            elif f[1] == EV_HELLO and f[3][30] == 4:
+                hello = f[3]
+        lost = struct.unpack("<I", hello[-4:])[0] if hello else -1
+        check(lost > 0, f"boot HELLO lost_at_reset > 0 after a panic with packets held ({lost})")
+        # The one frame the crash cut in half on the line reaches the host as a bad frame.
+        check(0 <= medium_rx - (got + dropped + lost) <= a.bad,
+              f"RECV {got} + DROPPED {dropped} + lost_at_reset {lost} (+ {a.bad} bad frames) == {medium_rx}")
+        # A power cycle (unplug, replug) carries nothing over.
+        check(s.control("unplug 0") == "OK" and s.control("replug 0") == "OK", "unplug, replug")
+        line = s.read_line(3)
+        while line is not None and line.get("event") != "replug":
+            line = s.read_line(3)
+        a.close()
+        a.port = line["port"]
+        a.buf = b""; a.frames = []
+        a.open()
+        hello = a.must(HELLO)
+        check(hello[30] == 1 and struct.unpack("<I", hello[-4:])[0] == 0,
+              "after power-on: reset reason POWERON, lost_at_reset 0")
+
+
+def t_no_leftovers_when_killed():
+    """A test killed outright leaves no espnow-sim behind; the control socket is close-on-exec."""
+    import signal as _signal, subprocess as _sp, json as _json
+    with Sim(EXE, dongles=2) as s:
+        ino = None
+        with open("/proc/net/unix") as f:
+            for line in f:
+                if line.rstrip().endswith(s.control_path):
+                    ino = line.split()[6]
+        check(ino is not None, "control socket listed")
+        for d in s.dongles:
+            fds = os.listdir(f"/proc/{d.info['pid']}/fd")
+            links = {os.readlink(f"/proc/{d.info['pid']}/fd/{x}") for x in fds if os.path.exists(f"/proc/{d.info['pid']}/fd/{x}")}
+            check(f"socket:[{ino}]" not in links, f"dongle {d.index} did not inherit the control socket")
+    # A parent that starts the coordinator and is then SIGKILLed.
+    code = ("import subprocess,sys,json,time\n"
+            "p=subprocess.Popen([sys.argv[1],'--dongles','2'],stdout=subprocess.PIPE)\n"
+            "pids=[p.pid]\n"
+            "while len(pids)<3:\n"
+            "    pids.append(json.loads(p.stdout.readline())['pid'])\n"
+            "print(json.dumps(pids),flush=True)\n"
+            "time.sleep(60)\n")
+    mid = _sp.Popen([sys.executable, "-c", code, EXE], stdout=_sp.PIPE)
+    pids = _json.loads(mid.stdout.readline())
+    mid.send_signal(_signal.SIGKILL)
+    mid.wait()
+    left = pids
+    end = time.monotonic() + 10                  # a hang guard; they go at once
+    while left and time.monotonic() < end:
+        left = [p for p in left if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]]
+        time.sleep(0.05)
+    check(left == [], f"coordinator and dongles gone after their parent was killed: {left}")
 
 
 TESTS = [v for k, v in sorted(globals().items()) if k.startswith("t_")]

@@ -121,7 +121,7 @@ struct DongleEndToEndTests {
 
         let hello = try a.call(.hello)
         #expect(hello.err == .ok)
-        #expect(hello.fields["proto_version"] == .uint(1))
+        #expect(hello.fields["proto_version"] == .uint(UInt64(WireProtocol.version)))
         #expect(hello.fields["sta_mac"] == .mac(a.staMAC))
         #expect(hello.fields["max_payload"] == .uint(1470))
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "bridge_core.h"
+#include "esp_attr.h"
 #include "esp_chip_info.h"
 #include "esp_event.h"
 #include "esp_idf_version.h"
@@ -55,6 +56,10 @@ static void port_notify(void *ctx)
     if (s_core_task) xTaskNotifyGive(s_core_task);
 }
 
+/* Survives software resets, panics and watchdog resets: the core counts in it the
+ * received packets a restart would lose, and reports them in the next HELLO. */
+static RTC_NOINIT_ATTR br_persist_t s_rtc_persist;
+
 static const br_port_t s_port = {
     .link_write = port_write,
     .now_us = port_now_us,
@@ -62,6 +67,7 @@ static const br_port_t s_port = {
     .set_baud = port_set_baud,
     .notify = port_notify,
     .ctx = NULL,
+    .persist = &s_rtc_persist,
 };
 
 static uint32_t next_boot_count(void)

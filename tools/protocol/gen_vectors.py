@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate Tests/Fixtures/protocol-vectors.json from an independent reference
-implementation of docs/PROTOCOL.md (espnow-bridge wire protocol, version 1).
+implementation of docs/PROTOCOL.md (espnow-bridge wire protocol, version 2).
 
 Standard library only (Python 3.11).
 
@@ -24,13 +24,14 @@ from pathlib import Path
 # Constants (PROTOCOL.md sections 2, 4, 6, 7)
 # --------------------------------------------------------------------------
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_DECODED = 1536                 # header + body + CRC
 MAX_ENCODED = MAX_DECODED + 7      # 1543, before the delimiter
-# Codec-level maximum of ESPNOW_SEND / RECV data: ESP_NOW_MAX_DATA_LEN_V2.
-# (A device with a smaller max_payload answers ESP_ERR_ESPNOW_ARG; that is a
-# semantic check, not a layout check.)
-MAX_ESPNOW_DATA = 1470
+# Codec-level maximum of ESPNOW_SEND / RECV data: the largest
+# ESP_NOW_MAX_DATA_LEN_V2 of any ESP-IDF release (1490 in 5.4.0/5.4.1). A device
+# answers ESP_ERR_ESPNOW_ARG for 0 bytes or more than its max_payload; that is a
+# semantic check, not a layout check.
+MAX_ESPNOW_DATA = 1490
 
 KIND_REQUEST, KIND_RESPONSE, KIND_EVENT = 1, 2, 3
 KIND_NAMES = {KIND_REQUEST: "request", KIND_RESPONSE: "response", KIND_EVENT: "event"}
@@ -57,7 +58,7 @@ PEER_INFO = [
     ("lmk", "key"),
     ("channel", "u8"),
     ("ifidx", "u8"),
-    ("encrypt", "u8"),
+    ("encrypt", "bool"),
 ]
 
 HELLO_BODY = [
@@ -80,6 +81,8 @@ HELLO_BODY = [
     ("transport", "u8"),
     ("baud", "u32"),
     ("idf_version", "str", 31),
+    ("max_encrypt", "u8"),
+    ("lost_at_reset", "u32"),
 ]
 
 COUNTERS = [
@@ -87,9 +90,10 @@ COUNTERS = [
     "link_rx_frames", "link_rx_bad_crc", "link_rx_bad_cobs", "link_rx_oversize",
     "link_rx_truncated", "link_rx_bad_version", "link_rx_bad_kind",
     "req_replayed", "req_busy", "link_tx_frames", "events_dropped",
-    "log_dropped", "uptime_s", "req_rejected",
+    "log_dropped", "uptime_s", "req_rejected", "req_stale", "tx_abandoned",
+    "resp_unsent",
 ]
-assert len(COUNTERS) == 19
+assert len(COUNTERS) == 22
 
 # name: (code, request body, response outputs)
 COMMANDS: dict[str, tuple[int, list, list]] = {
@@ -97,7 +101,7 @@ COMMANDS: dict[str, tuple[int, list, list]] = {
     "HELLO": (0x01, [], HELLO_BODY),
     "PING": (0x02, [("data", "bytes", 64)], [("uptime_us", "u64"), ("data", "bytes", 64)]),
     "RESET": (0x03, [], []),
-    "STATS": (0x04, [("clear", "u8")], [(c, "u32") for c in COUNTERS]),
+    "STATS": (0x04, [("clear", "bool")], [(c, "u32") for c in COUNTERS]),
     "SET_BAUD": (0x05, [("baud", "u32")], []),
     "SET_RXBUF": (0x06, [("size", "u32")], [("size", "u32")]),
     # 6.2 ESP-NOW
@@ -111,13 +115,13 @@ COMMANDS: dict[str, tuple[int, list, list]] = {
     "ESPNOW_DEL_PEER": (0x15, [("peer_addr", "mac")], []),
     "ESPNOW_MOD_PEER": (0x16, PEER_INFO, []),
     "ESPNOW_GET_PEER": (0x17, [("peer_addr", "mac")], PEER_INFO),
-    "ESPNOW_FETCH_PEER": (0x18, [("from_head", "u8")], PEER_INFO),
-    "ESPNOW_IS_PEER_EXIST": (0x19, [("peer_addr", "mac")], [("exists", "u8")]),
+    "ESPNOW_FETCH_PEER": (0x18, [("from_head", "bool")], PEER_INFO),
+    "ESPNOW_IS_PEER_EXIST": (0x19, [("peer_addr", "mac")], [("exists", "bool")]),
     "ESPNOW_GET_PEER_NUM": (0x1A, [], [("total_num", "u8"), ("encrypt_num", "u8")]),
     "ESPNOW_SET_PMK": (0x1B, [("pmk", "key")], []),
     "ESPNOW_SET_WAKE_WINDOW": (0x1C, [("window_ms", "u16")], []),
     "ESPNOW_SET_PEER_RATE_CONFIG": (0x1D, [("peer_addr", "mac"), ("phymode", "u8"),
-                                           ("rate", "u8"), ("ersu", "u8"), ("dcm", "u8")], []),
+                                           ("rate", "u8"), ("ersu", "bool"), ("dcm", "bool")], []),
     # 6.3 Wi-Fi
     "WIFI_SET_MODE": (0x30, [("mode", "u8")], []),
     "WIFI_GET_MODE": (0x31, [], [("mode", "u8")]),
@@ -133,15 +137,15 @@ COMMANDS: dict[str, tuple[int, list, list]] = {
     "WIFI_GET_PROTOCOL": (0x3B, [("ifidx", "u8")], [("bitmap", "u8")]),
     "WIFI_SET_MAX_TX_POWER": (0x3C, [("power", "i8")], []),
     "WIFI_GET_MAX_TX_POWER": (0x3D, [], [("power", "i8")]),
-    "WIFI_SET_IF_ACTIVE": (0x3E, [("ifidx", "u8"), ("active", "u8")], []),
-    "WIFI_GET_IF_ACTIVE": (0x3F, [("ifidx", "u8")], [("active", "u8")]),
+    "WIFI_SET_IF_ACTIVE": (0x3E, [("ifidx", "u8"), ("active", "bool")], []),
+    "WIFI_GET_IF_ACTIVE": (0x3F, [("ifidx", "u8")], [("active", "bool")]),
     "WIFI_STA_CONNECT": (0x40, [("ssid", "str", 32), ("password", "str", 64),
                                 ("bssid", "mac")], []),
     "WIFI_STA_DISCONNECT": (0x41, [], []),
     "WIFI_STA_STATUS": (0x42, [], [("status", "u16"), ("channel", "u8"),
                                    ("bssid", "mac"), ("rssi", "i8")]),
     "WIFI_AP_CONFIG": (0x43, [("ssid", "str", 32), ("password", "str", 64),
-                              ("channel", "u8"), ("authmode", "u8"), ("hidden", "u8"),
+                              ("channel", "u8"), ("authmode", "u8"), ("hidden", "bool"),
                               ("max_connection", "u8")], []),
     "WIFI_CONFIG_ESPNOW_RATE": (0x44, [("ifidx", "u8"), ("rate", "u8")], []),
 }
@@ -165,7 +169,8 @@ CMD_BY_CODE = {v[0]: k for k, v in COMMANDS.items()}
 EVT_BY_CODE = {v[0]: k for k, v in EVENTS.items()}
 assert len(CMD_BY_CODE) == len(COMMANDS) and len(EVT_BY_CODE) == len(EVENTS)
 
-INT_FMT = {"u8": "<B", "u16": "<H", "u32": "<I", "u64": "<Q", "i8": "<b", "i32": "<i"}
+INT_FMT = {"u8": "<B", "u16": "<H", "u32": "<I", "u64": "<Q", "i8": "<b", "i32": "<i",
+           "bool": "<B"}  # bool: one byte, 0 or 1 only (anything else is a bad body)
 
 # --------------------------------------------------------------------------
 # CRC-32 (section 3) and COBS (section 2)
@@ -264,6 +269,7 @@ def encode_layout(layout: list, body: dict) -> bytes:
             assert isinstance(v, int) and not isinstance(v, bool), (name, v)
             if typ == "u64":
                 assert v < 2 ** 53, (name, v)
+            assert typ != "bool" or v in (0, 1), (name, v)
             out += struct.pack(INT_FMT[typ], v)
         elif typ == "mac":
             out += mac_to_bytes(v)
@@ -303,6 +309,8 @@ def decode_layout(layout: list, body: bytes) -> dict:
         if typ in INT_FMT:
             sz = struct.calcsize(INT_FMT[typ])
             res[name] = struct.unpack(INT_FMT[typ], take(sz, name))[0]
+            if typ == "bool" and res[name] > 1:
+                raise Reject("bad_body", f"{name}: boolean {res[name]} is not 0 or 1")
         elif typ == "mac":
             res[name] = mac_str(take(6, name))
         elif typ == "key":
@@ -501,17 +509,17 @@ def nonzero(n: int, seed: int = 0) -> bytes:
 
 
 def req(rid: int, code: str, body: dict | None = None) -> dict:
-    return {"version": 1, "kind": "request", "id": rid, "code": code, "body": body or {}}
+    return {"version": PROTOCOL_VERSION, "kind": "request", "id": rid, "code": code, "body": body or {}}
 
 
 def resp(rid: int, code: str, err: int = 0, **outputs) -> dict:
     body = {"err": err}
     body.update(outputs)
-    return {"version": 1, "kind": "response", "id": rid, "code": code, "body": body}
+    return {"version": PROTOCOL_VERSION, "kind": "response", "id": rid, "code": code, "body": body}
 
 
 def evt(code: str, body: dict) -> dict:
-    return {"version": 1, "kind": "event", "code": code, "body": body}
+    return {"version": PROTOCOL_VERSION, "kind": "event", "code": code, "body": body}
 
 
 def peer_info(addr=PEER_A, lmk=LMK, channel=1, ifidx=0, encrypt=1) -> dict:
@@ -521,12 +529,13 @@ def peer_info(addr=PEER_A, lmk=LMK, channel=1, ifidx=0, encrypt=1) -> dict:
 
 def hello_body(**over) -> dict:
     b = {
-        "proto_version": 1, "fw_major": 1, "fw_minor": 0, "fw_patch": 0,
+        "proto_version": 2, "fw_major": 1, "fw_minor": 0, "fw_patch": 0,
         "chip_model": 13, "chip_revision": 1, "espnow_version": 2, "max_payload": 1470,
         "sta_mac": STA_MAC, "ap_mac": AP_MAC,
         "caps": 0b0110101,  # v2, LR, wake window, per-peer rate config
-        "reset_reason": 1, "boot_count": 7, "window": 8, "rxbuf": 516,
+        "reset_reason": 1, "boot_count": 7, "window": 8, "rxbuf": 2972,
         "max_frame": 1536, "transport": 0, "baud": 0, "idf_version": "v5.4.1",
+        "max_encrypt": 7, "lost_at_reset": 0,
     }
     for k, v in over.items():
         assert k in b
@@ -587,7 +596,7 @@ def build_vectors() -> list[dict]:
     pair("RESET", {}, {})
     pair("STATS", {"clear": 1},
          dict(zip(COUNTERS, [1523, 1523, 4, 9876, 12, 2048, 1, 2, 0, 3, 0, 1, 5, 2,
-                             11950, 7, 3, 3600, 2])))
+                             11950, 7, 3, 3600, 2, 1, 3, 0])))
     pair("SET_BAUD", {"baud": 921600}, {})
     pair("SET_RXBUF", {"size": 4096}, {"size": 4096})
     pair("ESPNOW_INIT", {}, {})
@@ -707,10 +716,21 @@ def build_vectors() -> list[dict]:
                                      {"peer_addr": PEER_A, "flags": 0, "data": "00" * 250}))
     add("espnow_send_250_ff", req(0x0204, "ESPNOW_SEND",
                                   {"peer_addr": PEER_A, "flags": 0, "data": "ff" * 250}))
-    add("espnow_send_null_peer", req(0x0205, "ESPNOW_SEND",
-                                     {"peer_addr": NULL_MAC, "flags": 0, "data": b"to all peers".hex()}),
-        "peer_addr all zero: NULL, send to every peer")
-    add("espnow_send_null_peer_response", resp(0x0205, "ESPNOW_SEND", 0, statuses=3, failures=0),
+    add("espnow_send_every_peer", req(0x0205, "ESPNOW_SEND",
+                                      {"peer_addr": NULL_MAC, "flags": 2, "data": b"to all peers".hex()}),
+        "flags bit 1: every peer (esp_now_send(NULL, ...)); peer_addr must then be all zero")
+    add("espnow_send_every_peer_sync", req(0x0207, "ESPNOW_SEND",
+                                           {"peer_addr": NULL_MAC, "flags": 3, "data": b"sync all".hex()}),
+        "flags 3: sync, every peer")
+    add("espnow_send_1490", req(0x0208, "ESPNOW_SEND",
+                                {"peer_addr": PEER_A, "flags": 0, "data": pattern(1490, 6).hex()}),
+        "the layout's maximum (ESP_NOW_MAX_DATA_LEN_V2 of IDF 5.4.0/5.4.1)")
+    add("send_status_abandoned", evt("SEND_STATUS",
+                                     {"req_id": 0x0205, "peer_addr": NULL_MAC, "status": 2}),
+        "status 2: abandoned (ESP-NOW deinit, Wi-Fi stop or restart); every-peer send: MAC all zero")
+    add("error_bridge_stale", resp(0x0209, "ESPNOW_SEND", 0xB002),
+        "ESP_ERR_BRIDGE_STALE: id older than the replay window, not executed")
+    add("espnow_send_every_peer_response", resp(0x0205, "ESPNOW_SEND", 0, statuses=3, failures=0),
         "3 SEND_STATUS events follow")
     add("espnow_send_broadcast", req(0x0206, "ESPNOW_SEND",
                                      {"peer_addr": BCAST, "flags": 0, "data": b"discover".hex()}))
@@ -821,11 +841,11 @@ def build_vectors() -> list[dict]:
 # --------------------------------------------------------------------------
 
 
-def req_raw(rid, code, body: bytes, vk=0x11) -> bytes:
+def req_raw(rid, code, body: bytes, vk=0x21) -> bytes:
     return bytes([vk]) + struct.pack("<HB", rid, code) + body
 
 
-def evt_raw(code, body: bytes, vk=0x13) -> bytes:
+def evt_raw(code, body: bytes, vk=0x23) -> bytes:
     return bytes([vk, code]) + body
 
 
@@ -858,12 +878,12 @@ def build_rejects(vectors: list[dict]) -> list[dict]:
 
     # truncated: decoded frame shorter than 6 bytes
     add("truncated_decoded_5", cobs_encode(ping[:5]) + b"\x00", "truncated")
-    add("truncated_decoded_1", cobs_encode(b"\x11") + b"\x00", "truncated")
+    add("truncated_decoded_1", cobs_encode(b"\x21") + b"\x00", "truncated")
     add("truncated_decoded_empty", b"\x01\x00", "truncated")
     # truncated: request/response too short for its 4-byte header (valid CRC)
-    add("truncated_request_header_decoded_6", seal(b"\x11\x01"), "truncated")
-    add("truncated_request_header_decoded_7", seal(b"\x11\x01\x00"), "truncated")
-    add("truncated_response_header_decoded_7", seal(b"\x12\x01\x00"), "truncated")
+    add("truncated_request_header_decoded_6", seal(b"\x21\x01"), "truncated")
+    add("truncated_request_header_decoded_7", seal(b"\x21\x01\x00"), "truncated")
+    add("truncated_response_header_decoded_7", seal(b"\x22\x01\x00"), "truncated")
 
     # oversize: encoded frame of 1544 bytes before the delimiter (a decoded
     # frame of 1537 zero-free bytes; necessarily also too big for any layout)
@@ -887,29 +907,37 @@ def build_rejects(vectors: list[dict]) -> list[dict]:
     add("bad_cobs_last_group_short", enc[:-1] + b"\x00", "bad_cobs")
     enc = cobs_encode(encode_frame(vec["cobs_decoded_508_no_zero"]))
     add("bad_cobs_ff_group_short", enc[:200] + b"\x00", "bad_cobs")
-    add("bad_cobs_code_past_end", b"\x09\x11\x01\x01\x02\x68\x69\x00", "bad_cobs")
+    add("bad_cobs_code_past_end", b"\x09\x21\x01\x01\x02\x68\x69\x00", "bad_cobs")
 
     # bad_version (valid CRC, valid kind and body)
-    add("bad_version_2", seal(b"\x21" + ping[1:-4]), "bad_version")
+    add("bad_version_1", seal(b"\x11" + ping[1:-4]), "bad_version")
+    add("bad_version_3", seal(b"\x31" + ping[1:-4]), "bad_version")
     add("bad_version_0", seal(b"\x01" + ping[1:-4]), "bad_version")
     add("bad_version_15", seal(b"\xf1" + ping[1:-4]), "bad_version")
     hello_v2 = encode_frame(vec["hello_event"])[:-4]
-    add("bad_version_2_hello_event", seal(b"\x23" + hello_v2[1:] + b"\x01\x02\x03"),
+    add("bad_version_3_hello_event", seal(b"\x33" + hello_v2[1:] + b"\x01\x02\x03"),
         "bad_version")
 
-    # bad_kind (version 1, valid CRC)
-    add("bad_kind_0", seal(b"\x10" + ping[1:-4]), "bad_kind")
-    add("bad_kind_4", seal(b"\x14" + ping[1:-4]), "bad_kind")
-    add("bad_kind_15", seal(b"\x1f" + ping[1:-4]), "bad_kind")
+    # bad_kind (version 2, valid CRC)
+    add("bad_kind_0", seal(b"\x20" + ping[1:-4]), "bad_kind")
+    add("bad_kind_4", seal(b"\x24" + ping[1:-4]), "bad_kind")
+    add("bad_kind_15", seal(b"\x2f" + ping[1:-4]), "bad_kind")
 
     # bad_body (valid framing and CRC, body not matching its layout)
     a = mac_to_bytes(PEER_A)
     add("bad_body_espnow_send_5_bytes", seal(req_raw(0x0700, 0x13, a[:5])), "bad_body")
-    add("bad_body_espnow_send_1471", seal(req_raw(0x0701, 0x13, a + b"\x00" + pattern(1471, 8))),
+    add("bad_body_espnow_send_1491", seal(req_raw(0x0701, 0x13, a + b"\x00" + pattern(1491, 8))),
         "bad_body")
+    add("bad_body_stats_clear_2", seal(req_raw(0x0711, 0x04, b"\x02")), "bad_body")
+    add("bad_body_if_active_2", seal(req_raw(0x0712, 0x3E, b"\x00\x02")), "bad_body")
+    add("bad_body_fetch_peer_from_head_2", seal(req_raw(0x0713, 0x18, b"\x02")), "bad_body")
+    add("bad_body_add_peer_encrypt_2",
+        seal(req_raw(0x0714, 0x14, a + bytes.fromhex(LMK) + b"\x01\x00\x02")), "bad_body")
+    add("bad_body_is_peer_exist_response_2",
+        seal(b"\x22" + struct.pack("<HBi", 0x0715, 0x19, 0) + b"\x02"), "bad_body")
     add("bad_body_ping_65", seal(req_raw(0x0702, 0x02, pattern(65, 9))), "bad_body")
     add("bad_body_ping_response_65",
-        seal(b"\x12" + struct.pack("<HBiQ", 0x0702, 0x02, 0, 1) + pattern(65, 9)), "bad_body")
+        seal(b"\x22" + struct.pack("<HBiQ", 0x0702, 0x02, 0, 1) + pattern(65, 9)), "bad_body")
     add("bad_body_sta_connect_ssid_past_end",
         seal(req_raw(0x0703, 0x40, b"\x14HomeN")), "bad_body")
     add("bad_body_sta_connect_password_past_end",
@@ -923,17 +951,17 @@ def build_rejects(vectors: list[dict]) -> list[dict]:
     add("bad_body_ap_config_missing_max_connection",
         seal(req_raw(0x0708, 0x43, b"\x04Home\x02pw\x06\x03\x00")), "bad_body")
     add("bad_body_error_response_extra_bytes",
-        seal(b"\x12" + struct.pack("<HBi", 0x0709, 0x17, 0x3069) + b"\x00"), "bad_body")
+        seal(b"\x22" + struct.pack("<HBi", 0x0709, 0x17, 0x3069) + b"\x00"), "bad_body")
     add("bad_body_response_err_truncated",
-        seal(b"\x12" + struct.pack("<HB", 0x070A, 0x03) + b"\x00\x00"), "bad_body")
+        seal(b"\x22" + struct.pack("<HB", 0x070A, 0x03) + b"\x00\x00"), "bad_body")
     add("bad_body_response_empty_body",
-        seal(b"\x12" + struct.pack("<HB", 0x070B, 0x03)), "bad_body")
+        seal(b"\x22" + struct.pack("<HB", 0x070B, 0x03)), "bad_body")
     add("bad_body_ok_response_missing_output",
-        seal(b"\x12" + struct.pack("<HBi", 0x070C, 0x31, 0)), "bad_body")
+        seal(b"\x22" + struct.pack("<HBi", 0x070C, 0x31, 0)), "bad_body")
     add("bad_body_ok_response_extra_byte",
-        seal(b"\x12" + struct.pack("<HBi", 0x070D, 0x03, 0) + b"\x00"), "bad_body")
+        seal(b"\x22" + struct.pack("<HBi", 0x070D, 0x03, 0) + b"\x00"), "bad_body")
     add("bad_body_stats_response_17_counters",
-        seal(b"\x12" + struct.pack("<HBi", 0x070E, 0x04, 0) + bytes(4 * 17)), "bad_body")
+        seal(b"\x22" + struct.pack("<HBi", 0x070E, 0x04, 0) + bytes(4 * 17)), "bad_body")
     add("bad_body_request_body_for_empty_layout",
         seal(req_raw(0x070F, 0x10, b"\x00")), "bad_body")
     add("bad_body_add_peer_24_bytes",
@@ -943,8 +971,8 @@ def build_rejects(vectors: list[dict]) -> list[dict]:
     add("bad_body_recv_dst3_partial_dst_addr",
         seal(evt_raw(0x81, recv_fixed + b"\x24\x0a\xc4\xff\xee")), "bad_body")
     add("bad_body_recv_12_bytes", seal(evt_raw(0x81, recv_fixed[:12])), "bad_body")
-    add("bad_body_recv_1471",
-        seal(evt_raw(0x81, a + struct.pack("<BbBI", 0x0b, -50, 1, 1000) + pattern(1471, 10))),
+    add("bad_body_recv_1491",
+        seal(evt_raw(0x81, a + struct.pack("<BbBI", 0x0b, -50, 1, 1000) + pattern(1491, 10))),
         "bad_body")
     hello_fixed = encode_frame(vec["hello_event"])[2:-4][:47]
     add("bad_body_hello_idf_version_32",
@@ -988,8 +1016,8 @@ def check_vectors(vectors: list[dict]) -> None:
     assert len(bytes.fromhex(by["recv_event_250"]["wire_hex"])) == 250 + 6 + 16 == 272
     # PROTOCOL.md 11
     ex = cobs_decode(bytes.fromhex(by["ping_request_example"]["wire_hex"])[:-1])
-    assert ex[:6] == bytes.fromhex("110100026869")
-    assert ex[6:] == struct.pack("<I", binascii.crc32(bytes.fromhex("110100026869")))
+    assert ex[:6] == bytes.fromhex("210100026869")
+    assert ex[6:] == struct.pack("<I", binascii.crc32(bytes.fromhex("210100026869")))
     # minimal COBS at the 254 boundary
     w254 = bytes.fromhex(by["cobs_decoded_254_no_zero"]["wire_hex"])
     assert len(w254) == 256 and w254[0] == 0xFF
@@ -1027,9 +1055,9 @@ def check_rejects(rejects: list[dict]) -> None:
             decode_frame(fr[:-4] + struct.pack("<I", crc32(fr[:-4])))
         if r["reason"] == "bad_version":
             fr = cobs_decode(enc)
-            raw = bytes([0x10 | (fr[0] & 0x0F)]) + fr[1:-4]
+            raw = bytes([(PROTOCOL_VERSION << 4) | (fr[0] & 0x0F)]) + fr[1:-4]
             if fr[1] == 0x80 and fr[0] & 0x0F == 3:
-                raw = raw[:-3]  # the v2 HELLO has 3 extra (future) bytes
+                raw = raw[:-3]  # the v3 HELLO has 3 extra (future) bytes
             decode_frame(raw + struct.pack("<I", crc32(raw)))
     assert {r["reason"] for r in rejects} == set(REASONS)
 

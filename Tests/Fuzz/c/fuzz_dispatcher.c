@@ -18,7 +18,7 @@ static size_t sink(void *ctx, const uint8_t *d, size_t n) { (void)ctx; (void)d; 
 static uint64_t now(void *ctx) { (void)ctx; return g_now; }
 static uint64_t emu_now(void) { return g_now; }
 static void restart(void *ctx) { (void)ctx; }
-static const br_port_t port = { sink, now, restart, NULL, NULL, NULL };
+static const br_port_t port = { sink, now, restart, NULL, NULL, NULL, NULL };
 
 static void boot(void)
 {

@@ -78,6 +78,7 @@ static void check_decoded_values(const br_msg_t *m, const br_value_t *v, size_t 
         }
         switch (fd->type) {
         case BR_T_U8: ASSERT(v[i].i >= 0 && v[i].i <= 0xFF); total += 1; break;
+        case BR_T_BOOL: ASSERT(v[i].i == 0 || v[i].i == 1); total += 1; break;
         case BR_T_I8: ASSERT(v[i].i >= -128 && v[i].i <= 127); total += 1; break;
         case BR_T_U16: ASSERT(v[i].i >= 0 && v[i].i <= 0xFFFF); total += 2; break;
         case BR_T_U32: ASSERT(v[i].i >= 0 && v[i].i <= 0xFFFFFFFFLL); total += 4; break;

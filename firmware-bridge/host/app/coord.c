@@ -24,7 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -57,10 +60,12 @@ typedef struct {
     /* dongle process and its serial link */
     pid_t pid;
     int med_fd, ser_fd, master, slave;
+    int med_peer_fd;                    /* the dongle's end of the medium socket, kept to count what it never read */
     char port[64], link[4096];
     bool plugged, announced, expect_exit;
     const char *event;                  /* JSON "event" for the next ready line */
     uint32_t boot_count;
+    int persist_fd;                     /* the dongle's "RTC memory": kept across resets, not power-off */
     bq_t q[2];
     uint64_t free_at[2];
     uint32_t baud, baud_next;
@@ -72,6 +77,8 @@ typedef struct {
     uint64_t last_end;                  /* air time its previous frame ended */
     /* counters */
     uint64_t tx, tx_ok, tx_fail, attempts, rx, rx_lost, rx_phy, rx_overflow, respawns;
+    uint64_t rx_unread;                 /* delivered, but the dongle died or lost power before reading them */
+    uint64_t d2h_lost_recv;             /* whole RECV events lost on the serial link when the dongle died */
     /* firmware nodes (the "firmware nodes" section) */
     uint32_t fw_sent, fw_consumed, fw_boots;
     bool fw_idle, fw_halting, fw_powered, fw_saved_started;
@@ -119,6 +126,8 @@ static struct {
     size_t len;
 } s_cli[MAX_CLIENTS];
 static volatile sig_atomic_t s_quit, s_chld;
+static int s_parent_fd = -1;            /* pidfd of the process that started the coordinator */
+#define WHO_PARENT (-1000000)
 
 /* ------------------------------------------------------------ helpers */
 
@@ -497,6 +506,14 @@ static void relay_reset(radio_t *r)
 static int spawn(radio_t *r, int reason)
 {
     int med[2], ser[2];
+    if (reason == RST_POWERON && r->persist_fd > 0) {
+        close(r->persist_fd);                        /* power-off: the memory is gone */
+        r->persist_fd = 0;
+    }
+    if (r->persist_fd <= 0) {
+        r->persist_fd = memfd_create("espnow-sim-rtc", MFD_CLOEXEC);
+        if (r->persist_fd < 0 || ftruncate(r->persist_fd, 4096) != 0) return -errno;
+    }
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, med) != 0) return -errno;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ser) != 0) {
         int e = errno;
@@ -519,9 +536,11 @@ static int spawn(radio_t *r, int reason)
     snprintf(a[3], 64, "%d", med[1]);
     snprintf(a[4], 64, "%d", ser[1]);
     snprintf(a[5], 64, "%u", r->cfg->baud);
+    snprintf(a[6], 64, "%d", r->persist_fd);
     char *argv[] = { s_self, "--sta-mac", sm, "--ap-mac", am, "--channel", a[0], "--boot-count", a[1],
                      "--reset-reason", a[2], "--medium-fd", a[3], "--serial-fd", a[4], "--uart-baud", a[5],
-                     "--country", C.country, NULL };
+                     "--persist-fd", a[6], "--country", C.country, NULL };
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -530,8 +549,12 @@ static int spawn(radio_t *r, int reason)
     }
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, &s_orig_mask, NULL);
+        /* A coordinator killed outright (a test that dies) takes its dongles with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
         fcntl(med[1], F_SETFD, 0);
         fcntl(ser[1], F_SETFD, 0);
+        fcntl(r->persist_fd, F_SETFD, 0);
         int null = open("/dev/null", O_RDWR);
         if (null >= 0) {
             dup2(null, 0);
@@ -540,7 +563,7 @@ static int spawn(radio_t *r, int reason)
         execv(s_self, argv);
         _exit(127);
     }
-    close(med[1]);
+    r->med_peer_fd = med[1];            /* CLOEXEC here; the child cleared it on its own copy */
     close(ser[1]);
     fcntl(med[0], F_SETFL, O_NONBLOCK);
     fcntl(ser[0], F_SETFL, O_NONBLOCK);
@@ -555,8 +578,54 @@ static int spawn(radio_t *r, int reason)
 }
 
 /* After the process is gone: its radio leaves the air, its sockets close. */
+/* Counts the whole RECV event frames in bytes a dead dongle had written but the host
+ * never got (its serial socket and our relay queue): a UART FIFO or a USB buffer lost at
+ * a reset. A frame already half-way to the host is not counted here; the host sees it
+ * as a bad frame. */
+static uint64_t count_recv_frames(const uint8_t *b, size_t n)
+{
+    uint64_t count = 0;
+    size_t start = 0;
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] != 0) continue;
+        if (!first && i - start >= 3) {
+            /* COBS: a code byte, then the decoded frame: ver_kind 0x23 (v2 event), code 0x81. */
+            if (b[start] > 2 && b[start + 1] == 0x23 && b[start + 2] == 0x81) count++;
+        }
+        first = false;
+        start = i + 1;
+    }
+    return count;
+}
+
+static void count_lost_d2h(radio_t *r)
+{
+    bq_t *q = &r->q[DIR_D2H];
+    if (r->ser_fd >= 0) {
+        uint8_t buf[4096];
+        ssize_t k;
+        while ((k = read(r->ser_fd, buf, sizeof buf)) > 0) bq_push(q, buf, (size_t)k);
+    }
+    /* The head of the queue may be the rest of a frame already partly written. */
+    r->d2h_lost_recv += count_recv_frames(q->b, q->len);
+}
+
 static void process_gone(radio_t *r)
 {
+    count_lost_d2h(r);
+    /* Frames the medium handed to a radio whose software never read them: in a board's
+     * hardware queue at a crash or power cut. The device cannot count these; the books do. */
+    if (r->med_peer_fd > 0) {
+        static uint8_t buf[SIM_MED_MAX_MSG];
+        ssize_t n;
+        while ((n = recv(r->med_peer_fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+            sim_med_msg_t m;
+            if (sim_med_decode(buf, (size_t)n, &m) && m.type == SIM_MED_RX) r->rx_unread++;
+        }
+        close(r->med_peer_fd);
+        r->med_peer_fd = 0;
+    }
     if (r->med_fd >= 0) close(r->med_fd);
     if (r->ser_fd >= 0) close(r->ser_fd);
     r->med_fd = r->ser_fd = -1;
@@ -848,6 +917,7 @@ static int fw_spawn(radio_t *r, int reason, int wake_cause, const char *event)
     char *argv[] = { r->cfg->app, "--sim-fd", a[0], "--sta-mac", sm, "--ap-mac", am, "--channel", a[1],
                      "--reset-reason", a[2], "--wake-cause", a[3], "--seed", a[4], "--dir", r->fw_dir,
                      "--country", C.country, NULL };
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -856,6 +926,8 @@ static int fw_spawn(radio_t *r, int reason, int wake_cause, const char *event)
     }
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, &s_orig_mask, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);           /* gone with the coordinator, like the dongles */
+        if (getppid() != parent) _exit(0);
         fcntl(med[1], F_SETFD, 0);
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0) dup2(null, 0);
@@ -1276,11 +1348,12 @@ static int stats_json(char *o, size_t cap)
     for (int i = 0; i < NR; i++) {
         radio_t *r = &R[i];
         OUT("%s{\"index\":%d,\"kind\":\"%s\",\"on\":%s,\"channel\":%u,\"tx\":%llu,\"tx_ok\":%llu,\"tx_fail\":%llu,"
-            "\"attempts\":%llu,\"rx\":%llu,\"rx_lost\":%llu,\"rx_phy\":%llu,\"rx_overflow\":%llu",
+            "\"attempts\":%llu,\"rx\":%llu,\"rx_lost\":%llu,\"rx_phy\":%llu,\"rx_overflow\":%llu,\"rx_unread\":%llu,\"d2h_lost_recv\":%llu",
             i ? "," : "", i, kind_name(r->cfg->kind), r->started ? "true" : "false", r->channel,
             (unsigned long long)r->tx, (unsigned long long)r->tx_ok, (unsigned long long)r->tx_fail,
             (unsigned long long)r->attempts, (unsigned long long)r->rx, (unsigned long long)r->rx_lost,
-            (unsigned long long)r->rx_phy, (unsigned long long)r->rx_overflow);
+            (unsigned long long)r->rx_phy, (unsigned long long)r->rx_overflow, (unsigned long long)r->rx_unread,
+            (unsigned long long)r->d2h_lost_recv);
         if (r->cfg->kind == RADIO_DONGLE) {
             OUT(",\"pid\":%ld,\"plugged\":%s,\"boot_count\":%u,\"respawns\":%llu,\"baud\":%u", (long)r->pid,
                 r->plugged ? "true" : "false", r->boot_count, (unsigned long long)r->respawns, r->baud);
@@ -1703,6 +1776,10 @@ static void cleanup(void)
 int coord_main(int argc, char **argv)
 {
     char err[512];
+    /* The program that started us goes away: so do we, and our dongles with us. A pidfd
+     * watches the parent process (PR_SET_PDEATHSIG would follow the parent's thread, and
+     * a test's spawning thread may end long before the test does). */
+    s_parent_fd = (int)syscall(SYS_pidfd_open, getppid(), 0);
     cfg_defaults();
     const char *scene = NULL, *control = NULL;
     for (int i = 1; i + 1 < argc; i++) {
@@ -1893,8 +1970,8 @@ int coord_main(int argc, char **argv)
         }
     }
 
-    struct pollfd fds[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 1];
-    int who[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 1];
+    struct pollfd fds[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 2];
+    int who[4 * COORD_MAX_RADIOS + MAX_CLIENTS + 2];
     while (!s_quit) {
         now = now_us();
         /* A dongle tells the medium of a state change before it answers its host, so a
@@ -1937,6 +2014,7 @@ int coord_main(int argc, char **argv)
         }
         nf = fw_fds(fds, who, nf);
         if (s_listen >= 0) { fds[nf] = (struct pollfd){ s_listen, POLLIN, 0 }; who[nf++] = -1; }
+        if (s_parent_fd >= 0) { fds[nf] = (struct pollfd){ s_parent_fd, POLLIN, 0 }; who[nf++] = WHO_PARENT; }
         for (int k = 0; k < MAX_CLIENTS; k++) {
             if (s_cli[k].fd >= 0) { fds[nf] = (struct pollfd){ s_cli[k].fd, POLLIN, 0 }; who[nf++] = -2 - k; }
         }
@@ -1962,6 +2040,10 @@ int coord_main(int argc, char **argv)
         now = now_us();
         for (int k = 0; n > 0 && k < nf; k++) {
             if (!fds[k].revents) continue;
+            if (who[k] == WHO_PARENT) {
+                s_quit = 1;                     /* the parent exited: clean up as for SIGTERM */
+                continue;
+            }
             if (who[k] == -1) {
                 int c = accept4(s_listen, NULL, NULL, SOCK_CLOEXEC);
                 if (c < 0) continue;

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
@@ -114,14 +115,31 @@ static void port_notify(void *ctx)
     s_wake = true;                     /* callbacks run in this thread: poll the core next */
 }
 
-static const br_port_t s_port = {
+/* The chip's RTC no-init memory: in-process restarts keep this; a dongle started by the
+ * coordinator maps the coordinator's copy instead, which outlives the process. */
+static br_persist_t s_rtc_noinit;
+
+static br_port_t s_port = {
     .link_write = port_link_write,
     .now_us = port_now_us,
     .restart = port_restart,
     .set_baud = port_set_baud,
     .notify = port_notify,
     .ctx = NULL,
+    .persist = &s_rtc_noinit,
 };
+
+/* How long the loop may sleep: the radio's next deadline or the core's (SET_BAUD revert). */
+static int next_timeout_ms(void)
+{
+    int t = sim_emu_next_timeout_ms();
+    int64_t c = br_core_next_timeout_us();
+    if (c >= 0) {
+        int cm = (int)((c + 999) / 1000);
+        if (t < 0 || cm < t) t = cm;
+    }
+    return t;
+}
 
 /* Wi-Fi events -> bridge WIFI_EVENT (as main/app_main.c does on the chip). */
 static void on_wifi_event(void *ctx, int32_t id, const void *data)
@@ -285,7 +303,7 @@ static int child_main(const uint8_t sta[6], const uint8_t ap[6], int med_fd, int
             { .fd = ser_fd, .events = POLLIN | (br_core_tx_pending() ? POLLOUT : 0) },
             { .fd = med_fd, .events = POLLIN },
         };
-        int timeout = s_wake ? 0 : sim_emu_next_timeout_ms();
+        int timeout = s_wake ? 0 : next_timeout_ms();
         struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000L };
         int n = ppoll(fds, 2, timeout < 0 ? NULL : &ts, &wait_mask);
         if (n < 0 && errno != EINTR) break;
@@ -303,7 +321,12 @@ static int child_main(const uint8_t sta[6], const uint8_t ap[6], int med_fd, int
         if (s_restart) {
             s_restart = false;
             boots++;
-            s_uart_baud = uart_baud;                /* a reset brings the UART back to its boot rate */
+            if (s_uart_baud != uart_baud) {
+                /* app_main configures the UART at its build rate again: the line follows. */
+                sim_med_msg_t m = { .type = SIM_MED_BAUD, .baud = uart_baud };
+                med_tell(&m);
+            }
+            s_uart_baud = uart_baud;
             boot(&id, country, boots, ESP_RST_SW);
             s_wake = true;
         }
@@ -363,6 +386,14 @@ int main(int argc, char **argv)
             ok = ok && parse_uint(v, 5000000, &uart_baud);
         } else if (!strcmp(a, "--reset-reason")) {
             ok = ok && parse_uint(v, 255, &reset_reason);
+        } else if (!strcmp(a, "--persist-fd")) {          /* internal: the coordinator's RTC memory */
+            unsigned long pfd = 0;
+            ok = ok && parse_uint(v, 1023, &pfd) && pfd >= 3;
+            if (ok) {
+                void *mem = mmap(NULL, sizeof(br_persist_t), PROT_READ | PROT_WRITE, MAP_SHARED, (int)pfd, 0);
+                if (mem != MAP_FAILED) s_port.persist = mem;
+                close((int)pfd);
+            }
         } else {
             fprintf(stderr, "espnow-sim: unknown option %s\n", a);
             usage(stderr);
@@ -489,7 +520,7 @@ int main(int argc, char **argv)
             { .fd = s_master, .events = POLLIN | (br_core_tx_pending() ? POLLOUT : 0) },
             { .fd = sim_emu_air_fd(), .events = POLLIN },
         };
-        int timeout = s_wake ? 0 : sim_emu_next_timeout_ms();
+        int timeout = s_wake ? 0 : next_timeout_ms();
         struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000L };
         int n = ppoll(fds, 2, timeout < 0 ? NULL : &ts, &wait_mask);
         if (n < 0 && errno != EINTR) {

@@ -14,6 +14,7 @@ compiler against firmware-bridge/host/node and the ESP-IDF emulation. A
 symbol the runtime does not provide fails the link with the list of them.
 """
 import argparse
+import concurrent.futures
 import glob
 import os
 import re
@@ -214,23 +215,26 @@ def main():
               "-include", os.path.join(gen, "sdkconfig.h")]
     objs = []
 
-    def compile_one(src, flags, strict):
+    def compile_cmd(src, flags, strict):
         obj = os.path.join(build, "obj", re.sub(r"[^A-Za-z0-9_.]", "_", os.path.relpath(src, "/")) + ".o")
         is_cpp = src.endswith((".cpp", ".cc", ".cxx"))
         cc = a.cxx if is_cpp else a.cc
         std = ["-std=gnu++20"] if is_cpp else ["-std=gnu17"]
         warn = ["-Wall", "-Wextra", "-Werror"] if strict else ["-Wall"]
-        run([cc] + std + common + warn + flags + ["-c", src, "-o", obj], f"compiling {src}")
         objs.append(obj)
+        return src, [cc] + std + common + warn + flags + ["-c", src, "-o", obj]
 
-    for s in RUNTIME_SRCS:
-        compile_one(s, base_inc, True)
+    jobs = [compile_cmd(s, base_inc, True) for s in RUNTIME_SRCS]
     if sketch:
-        for s in sorted(glob.glob(os.path.join(ARDUINO_DIR, "*.cpp"))):
-            compile_one(s, base_inc, True)
+        jobs += [compile_cmd(s, base_inc, True) for s in sorted(glob.glob(os.path.join(ARDUINO_DIR, "*.cpp")))]
     app_flags = ["-I" + i for i in app_incs] + base_inc + (["-DSIM_NODE_IDF_5_5=1"] if a.idf == "5.5" else [])
-    for s in app_srcs:
-        compile_one(s, app_flags, False)
+    jobs += [compile_cmd(s, app_flags, False) for s in app_srcs]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(pool.map(lambda j: (j[0], subprocess.run(j[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                                   text=True)), jobs))
+    for src, p in results:                       # the first failure in source order is reported
+        if p.returncode != 0:
+            explain(p.stdout, f"compiling {src}")
     linker = a.cxx if sketch or any(s.endswith((".cpp", ".cc")) for s in app_srcs) else a.cc
     run([linker, "-pthread", "-o", out] + objs, "linking")
     print(out)

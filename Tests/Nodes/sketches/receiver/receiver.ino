@@ -33,6 +33,8 @@ void setup() {
   WiFi.mode(WIFI_STA);
   Serial.print("Receiver MAC: ");
   Serial.println(WiFi.macAddress());
+  Serial.print("Channel: ");
+  Serial.println(WiFi.channel());
   if (esp_now_init() != ESP_OK) {
     Serial.println("Error initializing ESP-NOW");
     return;

@@ -24,7 +24,9 @@
 #define BR_RXBUF_MAX 16384u          /* largest rxbuf the host may configure, bytes */
 #endif
 #ifndef BR_RXBUF_DEFAULT
-#define BR_RXBUF_DEFAULT 516u        /* the seed's default */
+/* MicroPython's default: room for two packets of the largest payload, each costing
+ * payload + 16 (2 x (16 + 1470) = 2972 on ESP-NOW v2 builds, 532 on v1). */
+#define BR_RXBUF_DEFAULT 0u          /* 0: 2 x (16 + max_payload) */
 #endif
 #ifndef BR_SEND_SLOTS
 #define BR_SEND_SLOTS 32u            /* sends awaiting their status callback */
@@ -45,6 +47,9 @@ void br_core_feed(const uint8_t *data, size_t len);
 void br_core_poll(void);
 /* True while bytes are waiting for the link (poll again when it is writable). */
 bool br_core_tx_pending(void);
+/* Microseconds until br_core_poll must run again for a timer of the core (the
+ * SET_BAUD revert), 0 for at once, or -1 when no timer is running. */
+int64_t br_core_next_timeout_us(void);
 /* Queues the boot HELLO event (call once after init). */
 void br_core_emit_hello(void);
 /* Queues a LOG event; safe from any task, never blocks. */

@@ -16,6 +16,7 @@ typedef enum {
     BR_T_DST2,       /* RECV: bits 7..6 of the dst_rate byte (value 0..3) */
     BR_T_RATE6,      /* RECV: bits 5..0 of the same byte; must follow BR_T_DST2 */
     BR_T_DST_ADDR,   /* RECV: 6-byte MAC present only when the preceding dst field == 3 */
+    BR_T_BOOL,       /* 1 byte, 0 or 1; any other value is a bad body */
 } br_type_t;
 
 typedef struct {

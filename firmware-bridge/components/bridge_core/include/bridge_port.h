@@ -4,9 +4,20 @@
 #ifndef BRIDGE_PORT_H
 #define BRIDGE_PORT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "esp_err.h"
+
+/* A few words that survive a software reset, panic or watchdog reset (on the
+ * chip: RTC_NOINIT_ATTR memory; in the simulator: memory kept across a
+ * respawn). The core keeps in it, at all times, how many received packets the
+ * radio acknowledged that have not yet been written to the host, so the next
+ * boot can report the ones a restart lost. Contents are garbage after power-on. */
+typedef struct {
+    uint32_t magic;
+    _Atomic uint32_t at_risk;
+} br_persist_t;
 
 typedef struct {
     /* Non-blocking write towards the host; returns how many bytes were taken
@@ -21,6 +32,8 @@ typedef struct {
     /* Wake the core task; called from radio callbacks, must not block. May be NULL. */
     void (*notify)(void *ctx);
     void *ctx;
+    /* Memory that survives a software reset (see br_persist_t); NULL if none. */
+    br_persist_t *persist;
 } br_port_t;
 
 /* Facts about this device for HELLO, filled by the glue at boot. */

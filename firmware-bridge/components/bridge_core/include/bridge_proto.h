@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define BR_PROTO_VERSION 1u
+#define BR_PROTO_VERSION 2u
 #define BR_MAX_DECODED 1536u                 /* header + body + CRC */
 #define BR_MAX_ENCODED_NO_DELIM 1543u        /* BR_MAX_DECODED + ceil(1536/254) */
 #define BR_MAX_ENCODED (BR_MAX_ENCODED_NO_DELIM + 1u)
@@ -13,6 +13,9 @@
 #define BR_EVT_HEADER_LEN 2u                 /* ver_kind, code */
 #define BR_MIN_DECODED 6u
 #define BR_MAX_BODY (BR_MAX_DECODED - BR_CRC_LEN - BR_EVT_HEADER_LEN)
+/* Largest ESP-NOW payload the SEND and RECV layouts carry: the largest
+ * ESP_NOW_MAX_DATA_LEN_V2 of any ESP-IDF release (1490 in 5.4.0/5.4.1). */
+#define BR_PAYLOAD_WIRE_MAX 1490u
 
 typedef enum {
     BR_KIND_REQUEST = 1,
@@ -96,7 +99,15 @@ typedef enum {
     BR_DST_OTHER = 3,
 } br_dst_t;
 
-#define BR_ERR_BRIDGE_BUSY 0xB001   /* esp_err_t value: window exceeded */
+#define BR_ERR_BRIDGE_BUSY 0xB001   /* esp_err_t value: window exceeded, not executed */
+#define BR_ERR_BRIDGE_STALE 0xB002  /* esp_err_t value: id older than the replay window, not executed */
+
+/* ESPNOW_SEND flags. */
+#define BR_SEND_SYNC 0x01u
+#define BR_SEND_ALL_PEERS 0x02u
+
+/* SEND_STATUS status values beyond esp_now_send_status_t. */
+#define BR_SEND_STATUS_ABANDONED 2u
 
 /* HELLO caps bits. */
 #define BR_CAP_ESPNOW_V2 (1u << 0)
@@ -107,6 +118,6 @@ typedef enum {
 #define BR_CAP_PEER_RATE_CONFIG (1u << 5)
 #define BR_CAP_5GHZ (1u << 6)
 
-#define BR_STATS_COUNT 19u
+#define BR_STATS_COUNT 22u
 
 #endif

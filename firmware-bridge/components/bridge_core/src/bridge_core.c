@@ -1,5 +1,5 @@
-/* The bridge core: link input, the request dispatcher, the radio callbacks'
- * hand-off rings, and the single writer towards the host. See bridge_core.h. */
+/* The bridge core: the radio callbacks' hand-off rings and the single writer
+ * towards the host (requests come in through bridge_requests.c). See bridge_core.h. */
 #include "bridge_core.h"
 
 #include <stdatomic.h>
@@ -13,18 +13,21 @@
 #include "bridge_state.h"
 #include "esp_mac.h"
 #include "esp_now.h"
+#include "esp_system.h"
 
 br_core_state_t br_state;
 
-/* Largest response frame on the wire (HELLO response: 4+4+47+32+4 bytes, COBS, delimiter). */
-#define MAX_RESP_WIRE 128u
-#define REPLAY_SLOTS (2u * BR_WINDOW)
+#define RESPQ_SLOTS (2u * BR_WINDOW)
 #define TXQ_RECORDS 64u
 /* A received packet in the rx ring: the RECV event body, ready to send. */
 #define RX_META 19u
+/* A status record in the status ring: MAC, status, generation. */
+#define STATUS_REC 8u
+
+_Static_assert(BR_WINDOW <= 64u, "window too large for the response queue");
 
 static uint8_t s_rx_storage[BR_RXBUF_MAX * 2u];
-static uint8_t s_status_storage[BR_SEND_SLOTS * 12u + 16u];
+static uint8_t s_status_storage[BR_SEND_SLOTS * (STATUS_REC + 2u) + 16u];
 static uint8_t s_log_storage[BR_LOG_RING];
 static br_ring_t s_rx_ring, s_status_ring, s_log_ring;
 /* Log try-lock: an exchange on a word, which every supported IDF implements on every
@@ -32,34 +35,48 @@ static br_ring_t s_rx_ring, s_status_ring, s_log_ring;
 static _Atomic uint32_t s_log_lock;
 static bool s_log_ring_ready;   /* guarded by s_log_lock */
 static bool s_core_inited;
+/* Bumped when every in-flight send is abandoned; the send callback stamps it. */
+static _Atomic uint8_t s_send_gen;
 
-static br_splitter_t s_splitter;
-
-/* Queue towards the host: whole frames in a byte ring, with a record per frame
- * so that space can be reserved for responses. */
+/* Towards the host there are two queues and one writer. Responses wait in their
+ * own small queue and overtake events, so a control call is never stuck behind a
+ * flood of received packets; events keep their order among themselves. A frame
+ * once started is always finished before the writer switches queues. */
+static struct { uint16_t len; uint8_t wire[BR_MAX_RESP_WIRE]; } s_respq[RESPQ_SLOTS];
+static uint32_t s_respq_head, s_respq_count;
 static uint8_t s_txq[BR_TXQ_SIZE];
 static uint32_t s_txq_head, s_txq_tail, s_txq_used;
-static struct { uint16_t len; uint8_t is_resp; } s_txrec[TXQ_RECORDS];
-static uint32_t s_txrec_head, s_txrec_count, s_txq_sent_in_rec;
-static uint32_t s_resp_queued;
-
-typedef struct {
-    uint16_t id;
-    uint32_t req_crc;
-    uint16_t len;          /* 0: slot unused; 0xFFFF: response still pending (sync send) */
-    uint8_t wire[MAX_RESP_WIRE];
-} replay_slot_t;
-static replay_slot_t s_replay[REPLAY_SLOTS];
-static uint32_t s_replay_next;
+/* What an event-queue record holds: the writer's bookkeeping differs per kind. */
+enum { REC_EVENT, REC_RECV, REC_SYNC_RESP, REC_DELIMITER };
+static struct { uint16_t len; uint8_t kind; uint32_t packets; } s_txrec[TXQ_RECORDS];
+static uint32_t s_txrec_head, s_txrec_count;
+/* The frame being written: 0 none, 1 the response queue's head, 2 the event queue's head. */
+static uint8_t s_cur;
+static uint32_t s_cur_off;
+/* Responses queued among the events (sync sends answer after their statuses). */
+static uint32_t s_ev_resp_queued;
 
 static const br_port_t *s_port;
 static br_identity_t s_identity;
+static br_persist_t s_no_persist;
+static br_persist_t *s_persist = &s_no_persist;
+#define PERSIST_MAGIC 0x42524731u
 
 /* ---------- link output ---------- */
 
 static uint32_t txq_free(void) { return BR_TXQ_SIZE - s_txq_used; }
 
-static bool txq_put(const uint8_t *wire, size_t len, bool is_resp)
+static bool respq_put(const uint8_t *wire, size_t len)
+{
+    if (len == 0 || len > BR_MAX_RESP_WIRE || s_respq_count == RESPQ_SLOTS) return false;
+    uint32_t i = (s_respq_head + s_respq_count) % RESPQ_SLOTS;
+    memcpy(s_respq[i].wire, wire, len);
+    s_respq[i].len = (uint16_t)len;
+    s_respq_count++;
+    return true;
+}
+
+static bool txq_put(const uint8_t *wire, size_t len, uint8_t kind)
 {
     if (len == 0 || len > txq_free() || s_txrec_count == TXQ_RECORDS) return false;
     for (size_t i = 0; i < len; i++) {
@@ -69,37 +86,73 @@ static bool txq_put(const uint8_t *wire, size_t len, bool is_resp)
     s_txq_used += (uint32_t)len;
     uint32_t slot = (s_txrec_head + s_txrec_count) % TXQ_RECORDS;
     s_txrec[slot].len = (uint16_t)len;
-    s_txrec[slot].is_resp = is_resp;
+    s_txrec[slot].kind = kind;
+    s_txrec[slot].packets = kind == REC_RECV ? 1u : 0u;
     s_txrec_count++;
-    if (is_resp) s_resp_queued++;
     return true;
 }
 
-/* Room for an event: it must leave space for every response the window allows. */
+/* Room for an event: it must leave space for the answer of every sync send still waiting. */
 static bool event_fits(size_t len)
 {
-    uint32_t reserve = (BR_WINDOW + 1u - (s_resp_queued > BR_WINDOW ? BR_WINDOW : s_resp_queued)) * MAX_RESP_WIRE;
-    return s_txrec_count + 2u < TXQ_RECORDS && len + reserve <= txq_free();
+    uint32_t reserve = (br_sends_pending_sync() + 1u) * BR_MAX_RESP_WIRE;
+    return s_txrec_count + 1u + br_sends_pending_sync() < TXQ_RECORDS && len + reserve <= txq_free();
+}
+
+/* The event queue's head record is written out: its bookkeeping. */
+static void txrec_done(void)
+{
+    uint8_t kind = s_txrec[s_txrec_head].kind;
+    /* The host now has these packets, or the news that they were dropped. */
+    if (s_txrec[s_txrec_head].packets) atomic_fetch_sub(&s_persist->at_risk, s_txrec[s_txrec_head].packets);
+    if (kind == REC_SYNC_RESP) s_ev_resp_queued--;
+    if (kind != REC_DELIMITER) br_state.counters[BR_STAT_LINK_TX_FRAMES]++;
+    s_txrec_head = (s_txrec_head + 1u) % TXQ_RECORDS;
+    s_txrec_count--;
 }
 
 static void txq_flush(void)
 {
-    while (s_txq_used > 0) {
-        size_t chunk = s_txq_tail + s_txq_used > BR_TXQ_SIZE ? BR_TXQ_SIZE - s_txq_tail : s_txq_used;
-        size_t n = s_port->link_write(s_port->ctx, s_txq + s_txq_tail, chunk);
+    for (;;) {
+        if (s_cur == 0) {
+            if (s_respq_count > 0) s_cur = 1;
+            else if (s_txrec_count > 0) s_cur = 2;
+            else return;
+            s_cur_off = 0;
+        }
+        if (s_cur == 1) {
+            size_t left = s_respq[s_respq_head].len - s_cur_off;
+            size_t n = s_port->link_write(s_port->ctx, s_respq[s_respq_head].wire + s_cur_off, left);
+            if (n == 0) return;
+            s_cur_off += (uint32_t)n;
+            if (s_cur_off == s_respq[s_respq_head].len) {
+                s_respq_head = (s_respq_head + 1u) % RESPQ_SLOTS;
+                s_respq_count--;
+                br_state.counters[BR_STAT_LINK_TX_FRAMES]++;
+                s_cur = 0;
+            }
+            continue;
+        }
+        /* Events: with no response waiting, as many whole records as lie contiguous go in
+         * one write (a response can only be queued between two calls of this function). */
+        size_t left = s_respq_count > 0 ? s_txrec[s_txrec_head].len - s_cur_off : s_txq_used;
+        if (s_txq_tail + left > BR_TXQ_SIZE) left = BR_TXQ_SIZE - s_txq_tail;
+        size_t n = s_port->link_write(s_port->ctx, s_txq + s_txq_tail, left);
         if (n == 0) return;
         s_txq_tail = (uint32_t)((s_txq_tail + n) % BR_TXQ_SIZE);
         s_txq_used -= (uint32_t)n;
-        s_txq_sent_in_rec += (uint32_t)n;
-        while (s_txrec_count > 0 && s_txq_sent_in_rec >= s_txrec[s_txrec_head].len) {
-            s_txq_sent_in_rec -= s_txrec[s_txrec_head].len;
-            if (s_txrec[s_txrec_head].is_resp) s_resp_queued--;
-            s_txrec_head = (s_txrec_head + 1u) % TXQ_RECORDS;
-            s_txrec_count--;
-            br_state.counters[BR_STAT_LINK_TX_FRAMES]++;
+        s_cur_off += (uint32_t)n;
+        while (s_txrec_count > 0 && s_cur_off >= s_txrec[s_txrec_head].len) {
+            s_cur_off -= s_txrec[s_txrec_head].len;
+            txrec_done();
         }
+        /* Part of the head record is out: finish it before anything else. */
+        if (s_cur_off == 0) s_cur = 0;
     }
 }
+
+/* Requests counted against the window: answered but not yet written, plus sync sends waiting. */
+static uint32_t requests_in_flight(void) { return s_respq_count + s_ev_resp_queued + br_sends_pending_sync(); }
 
 /* Encodes a frame from a layout and values; returns the wire length or 0. */
 static size_t encode_msg(uint8_t kind, uint16_t id, uint8_t code, const br_value_t *vals, uint8_t *wire, size_t cap)
@@ -121,7 +174,7 @@ static size_t encode_msg(uint8_t kind, uint16_t id, uint8_t code, const br_value
     return br_frame_encode(&f, wire, cap);
 }
 
-bool br_core_emit_event(uint8_t code, const br_value_t *vals)
+static bool emit_event(uint8_t code, const br_value_t *vals, bool is_recv)
 {
     static uint8_t wire[BR_MAX_ENCODED];
     size_t n = encode_msg(BR_KIND_EVENT, 0, code, vals, wire, sizeof wire);
@@ -131,111 +184,27 @@ bool br_core_emit_event(uint8_t code, const br_value_t *vals)
         return true;
     }
     if (!event_fits(n)) return false;
-    return txq_put(wire, n, false);
+    return txq_put(wire, n, is_recv ? REC_RECV : REC_EVENT);
 }
 
-static replay_slot_t *replay_find(uint16_t id, uint32_t crc)
+bool br_core_emit_event(uint8_t code, const br_value_t *vals) { return emit_event(code, vals, false); }
+
+bool br_core_queue_response(const uint8_t *wire, size_t len) { return respq_put(wire, len); }
+
+bool br_core_queue_response_after_events(const uint8_t *wire, size_t len)
 {
-    for (uint32_t i = 0; i < REPLAY_SLOTS; i++) {
-        if (s_replay[i].len != 0 && s_replay[i].id == id && s_replay[i].req_crc == crc) return &s_replay[i];
-    }
-    return NULL;
+    /* Space for it was reserved while the send was pending (event_fits). */
+    if (!txq_put(wire, len, REC_SYNC_RESP)) return false;
+    s_ev_resp_queued++;
+    return true;
 }
 
-static replay_slot_t *replay_claim(uint16_t id, uint32_t crc)
+size_t br_core_encode(uint8_t kind, uint16_t id, uint8_t code, const br_value_t *vals, uint8_t *wire, size_t cap)
 {
-    /* Oldest first, but never evict a sync send still waiting for its statuses. */
-    uint32_t tries = 0;
-    while (s_replay[s_replay_next].len == BR_REPLAY_PENDING && ++tries < REPLAY_SLOTS) {
-        s_replay_next = (s_replay_next + 1u) % REPLAY_SLOTS;
-    }
-    replay_slot_t *s = &s_replay[s_replay_next];
-    s_replay_next = (s_replay_next + 1u) % REPLAY_SLOTS;
-    s->id = id;
-    s->req_crc = crc;
-    s->len = BR_REPLAY_PENDING;
-    return s;
+    return encode_msg(kind, id, code, vals, wire, cap);
 }
 
-void br_core_respond(br_pending_resp_t *slot, uint8_t code, const br_value_t *vals)
-{
-    static replay_slot_t detached;
-    replay_slot_t *s = (replay_slot_t *)slot->replay;
-    if (s->id != slot->id || s->len != BR_REPLAY_PENDING) {
-        /* The host overran the window and the slot was reused: answer without caching. */
-        s = &detached;
-        s->id = slot->id;
-    }
-    size_t n = encode_msg(BR_KIND_RESPONSE, slot->id, code, vals, s->wire, sizeof s->wire);
-    if (n == 0) {
-        /* Cannot happen with the layouts in the table; answer ESP_FAIL rather than nothing. */
-        br_value_t e[1] = { { .i = -1 } };
-        n = encode_msg(BR_KIND_RESPONSE, slot->id, code, e, s->wire, sizeof s->wire);
-    }
-    s->len = (uint16_t)n;
-    if (!txq_put(s->wire, n, true)) {
-        /* Host exceeded its window and filled the queue: the response stays in the
-         * replay window, so the host's retransmission gets it. */
-        br_state.counters[BR_STAT_REQ_BUSY]++;
-    }
-}
-
-/* ---------- link input ---------- */
-
-static void handle_frame(uint8_t *enc, size_t len)
-{
-    br_frame_t f;
-    br_result_t r = br_frame_decode(enc, len, enc, BR_MAX_ENCODED_NO_DELIM, &f);
-    switch (r) {
-    case BR_OK: break;
-    case BR_ERR_BAD_CRC: br_state.counters[BR_STAT_LINK_RX_BAD_CRC]++; return;
-    case BR_ERR_BAD_COBS: br_state.counters[BR_STAT_LINK_RX_BAD_COBS]++; return;
-    case BR_ERR_OVERSIZE: br_state.counters[BR_STAT_LINK_RX_OVERSIZE]++; return;
-    case BR_ERR_BAD_VERSION: br_state.counters[BR_STAT_LINK_RX_BAD_VERSION]++; return;
-    case BR_ERR_BAD_KIND: br_state.counters[BR_STAT_LINK_RX_BAD_KIND]++; return;
-    default: br_state.counters[BR_STAT_LINK_RX_TRUNCATED]++; return;
-    }
-    if (f.kind != BR_KIND_REQUEST) {
-        br_state.counters[BR_STAT_LINK_RX_BAD_KIND]++;
-        return;
-    }
-    br_state.counters[BR_STAT_LINK_RX_FRAMES]++;
-    br_state.last_valid_rx_us = s_port->now_us(s_port->ctx);
-    /* The frame's own CRC identifies a retransmission of the very same request. */
-    const uint8_t *c = f.body + f.body_len;
-    uint32_t crc = (uint32_t)c[0] | ((uint32_t)c[1] << 8) | ((uint32_t)c[2] << 16) | ((uint32_t)c[3] << 24);
-    replay_slot_t *old = replay_find(f.id, crc);
-    if (old != NULL) {
-        br_state.counters[BR_STAT_REQ_REPLAYED]++;
-        /* A pending (sync send) request answers when its statuses arrive. */
-        if (old->len != BR_REPLAY_PENDING && !txq_put(old->wire, old->len, true)) {
-            br_state.counters[BR_STAT_REQ_BUSY]++;
-        }
-        return;
-    }
-    br_pending_resp_t slot = { f.id, replay_claim(f.id, crc) };
-    if (s_resp_queued >= BR_WINDOW) {
-        br_value_t e[1] = { { .i = BR_ERR_BRIDGE_BUSY } };
-        br_state.counters[BR_STAT_REQ_BUSY]++;
-        /* BUSY must not be replayed as if the request had run: forget the slot after answering. */
-        br_core_respond(&slot, f.code, e);
-        ((replay_slot_t *)slot.replay)->len = 0;
-        return;
-    }
-    br_dispatch(&slot, f.code, f.body, f.body_len);
-}
-
-void br_core_feed(const uint8_t *data, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        br_split_t r = br_splitter_push(&s_splitter, data[i]);
-        if (r == BR_SPLIT_FRAME) {
-            handle_frame(s_splitter.buf, s_splitter.len);
-        } else if (r == BR_SPLIT_OVERSIZE) {
-            br_state.counters[BR_STAT_LINK_RX_OVERSIZE]++;
-        }
-    }
-}
+uint32_t br_core_requests_in_flight(void) { return requests_in_flight(); }
 
 /* ---------- radio callbacks (Wi-Fi task: copy and return, never block) ---------- */
 
@@ -246,18 +215,21 @@ static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int le
     if (len > BR_ESPNOW_MAX_PAYLOAD) {
         /* Longer than the protocol can carry: counted with the receive drops. */
         atomic_fetch_add(&br_state.rx_dropped, 1);
+        atomic_fetch_add(&s_persist->at_risk, 1);
         if (s_port->notify) s_port->notify(s_port->ctx);
         return;
     }
     uint32_t cost = ((uint32_t)len + 7u + 3u) & ~3u;   /* the seed's accounting: data + MAC + length byte */
     if (atomic_load(&br_state.rx_used) + cost > atomic_load(&br_state.rxbuf)) {
         atomic_fetch_add(&br_state.rx_dropped, 1);
+        atomic_fetch_add(&s_persist->at_risk, 1);
         if (s_port->notify) s_port->notify(s_port->ctx);
         return;
     }
     uint8_t *rec = br_ring_reserve(&s_rx_ring, (uint16_t)(RX_META + (uint32_t)len));
     if (rec == NULL) {
         atomic_fetch_add(&br_state.rx_dropped, 1);
+        atomic_fetch_add(&s_persist->at_risk, 1);
         if (s_port->notify) s_port->notify(s_port->ctx);
         return;
     }
@@ -277,6 +249,7 @@ static void on_recv(const esp_now_recv_info_t *info, const uint8_t *data, int le
     if (dst == BR_DST_OTHER) memcpy(rec + 13, info->des_addr, 6);
     else memset(rec + 13, 0, 6);
     memcpy(rec + RX_META, data, (size_t)len);
+    atomic_fetch_add(&s_persist->at_risk, 1);
     br_ring_commit(&s_rx_ring, (uint16_t)(RX_META + (uint32_t)len));
     if (s_port->notify) s_port->notify(s_port->ctx);
 }
@@ -289,7 +262,7 @@ static void on_send(const esp_now_send_info_t *tx, esp_now_send_status_t status)
 static void on_send(const uint8_t *mac, esp_now_send_status_t status)
 {
 #endif
-    uint8_t *rec = br_ring_reserve(&s_status_ring, 7);
+    uint8_t *rec = br_ring_reserve(&s_status_ring, STATUS_REC);
     if (rec == NULL) {
         /* Cannot happen: sends are refused while BR_SEND_SLOTS statuses are outstanding. */
         atomic_fetch_add(&br_state.status_lost, 1);
@@ -297,7 +270,8 @@ static void on_send(const uint8_t *mac, esp_now_send_status_t status)
     }
     if (mac) memcpy(rec, mac, 6); else memset(rec, 0, 6);
     rec[6] = (uint8_t)status;
-    br_ring_commit(&s_status_ring, 7);
+    rec[7] = atomic_load(&s_send_gen);
+    br_ring_commit(&s_status_ring, STATUS_REC);
     if (s_port->notify) s_port->notify(s_port->ctx);
 }
 
@@ -355,9 +329,28 @@ static void drain_statuses(void)
     uint16_t len;
     const uint8_t *rec;
     while ((rec = br_ring_peek(&s_status_ring, &len)) != NULL) {
-        if (!br_sends_on_status(rec, rec[6])) return;   /* no room for the event yet: keep it */
+        if (!br_sends_on_status(rec, rec[6], rec[7])) return;   /* no room for the event yet: keep it */
         br_ring_release(&s_status_ring);
     }
+}
+
+uint8_t br_core_send_gen(void) { return atomic_load(&s_send_gen); }
+
+/* True while the status ring still holds a status of an abandoned generation. */
+static bool old_status_waiting(void)
+{
+    uint16_t len;
+    const uint8_t *rec = br_ring_peek(&s_status_ring, &len);
+    return rec != NULL && rec[7] != atomic_load(&s_send_gen);
+}
+
+void br_core_abandon_sends(void)
+{
+    /* Statuses the radio already reported still count; later ones of the old
+     * generation can only belong to the abandoned sends. */
+    drain_statuses();
+    br_sends_abandon_all();
+    atomic_fetch_add(&s_send_gen, 1);
 }
 
 static void drain_rx(void)
@@ -377,7 +370,7 @@ static void drain_rx(void)
         v[6].ptr = rec + 13; v[6].len = 6; v[6].present = dst == BR_DST_OTHER;
         v[7].ptr = rec + RX_META; v[7].len = (uint16_t)(len - RX_META);
         /* Backpressure: a packet stays in the rx buffer until the link has room. */
-        if (!br_core_emit_event(BR_EVT_RECV, v)) return;
+        if (!emit_event(BR_EVT_RECV, v, true)) return;
         uint32_t cost = ((uint32_t)(len - RX_META) + 7u + 3u) & ~3u;
         atomic_fetch_sub(&br_state.rx_used, cost);
         br_ring_release(&s_rx_ring);
@@ -415,6 +408,8 @@ static void report_drops(void)
         if (!br_core_emit_event(BR_EVT_DROPPED, v)) {
             return;
         }
+        /* Dropped packets stay "at risk" until the host has been told of them. */
+        if (w == 0) s_txrec[(s_txrec_head + s_txrec_count - 1u) % TXQ_RECORDS].packets = delta;
         br_state.drop_reported[w] = totals[w];
     }
 }
@@ -426,21 +421,34 @@ void br_core_poll(void)
     txq_flush();
     report_drops();
     drain_statuses();
+    if (!old_status_waiting()) br_sends_flush_abandoned();
     drain_rx();
     drain_logs();
     br_wifi_events_drain();
     br_dispatch_poll();
     txq_flush();
-    if (s_txq_used == 0 && br_state.restart_pending) {
+    if (br_state.restart_pending && !br_core_tx_pending() && !br_sends_outstanding()) {
         br_state.restart_pending = false;
         s_port->restart(s_port->ctx);
     }
 }
 
-bool br_core_tx_pending(void) { return s_txq_used > 0; }
+bool br_core_tx_pending(void) { return s_txq_used > 0 || s_respq_count > 0; }
+
+int64_t br_core_next_timeout_us(void)
+{
+    int64_t at = br_dispatch_next_deadline_us();
+    if (at < 0) return -1;
+    int64_t now = (int64_t)s_port->now_us(s_port->ctx);
+    return at > now ? at - now : 0;
+}
 
 void br_core_emit_hello(void)
 {
+    /* A lone delimiter first: a frame the restart cut off half-way at the host ends
+     * here, instead of swallowing the HELLO. */
+    static const uint8_t delim = 0;
+    (void)txq_put(&delim, 1, REC_DELIMITER);
     br_value_t v[BR_MAX_FIELDS];
     br_hello_values(v);
     if (!br_core_emit_event(BR_EVT_HELLO, v)) br_state.counters[BR_STAT_EVENTS_DROPPED]++;
@@ -457,17 +465,25 @@ void br_core_init(const br_port_t *port, const br_identity_t *identity)
     uint32_t early_log_drops = s_core_inited ? 0u : atomic_load(&br_state.log_dropped);
     memset(&br_state, 0, sizeof br_state);
     atomic_store(&br_state.log_dropped, early_log_drops);
-    atomic_store(&br_state.rxbuf, BR_RXBUF_DEFAULT);
+    atomic_store(&br_state.rxbuf, BR_RXBUF_DEFAULT ? BR_RXBUF_DEFAULT : 2u * (16u + BR_ESPNOW_MAX_PAYLOAD));
     br_ring_init(&s_rx_ring, s_rx_storage, sizeof s_rx_storage);
     br_ring_init(&s_status_ring, s_status_storage, sizeof s_status_storage);
     log_ring_boot();
     br_wifi_events_init();
-    br_splitter_init(&s_splitter);
     s_txq_head = s_txq_tail = s_txq_used = 0;
-    s_txrec_head = s_txrec_count = s_txq_sent_in_rec = 0;
-    s_resp_queued = 0;
-    memset(s_replay, 0, sizeof s_replay);
-    s_replay_next = 0;
+    s_txrec_head = s_txrec_count = 0;
+    s_respq_head = s_respq_count = 0;
+    s_cur = 0;
+    s_cur_off = 0;
+    s_ev_resp_queued = 0;
+    br_requests_init();
+    /* Packets held at the last restart were lost with it: report them once in HELLO. */
+    s_persist = port->persist ? port->persist : &s_no_persist;
+    bool kept = s_persist->magic == PERSIST_MAGIC && identity->reset_reason != ESP_RST_POWERON &&
+                identity->reset_reason != ESP_RST_BROWNOUT && identity->reset_reason != ESP_RST_UNKNOWN;
+    br_state.lost_at_reset = kept ? atomic_load(&s_persist->at_risk) : 0;
+    s_persist->magic = PERSIST_MAGIC;
+    atomic_store(&s_persist->at_risk, 0);
     br_state.boot_us = port->now_us(port->ctx);
     esp_read_mac(br_state.sta_mac, ESP_MAC_WIFI_STA);
     esp_read_mac(br_state.ap_mac, ESP_MAC_WIFI_SOFTAP);
@@ -487,6 +503,8 @@ void br_core_stats(uint32_t out[BR_STATS_COUNT])
 
 void br_core_clear_stats(void)
 {
+    /* Drops not yet reported are reported by this STATS answer: no longer at risk. */
+    atomic_fetch_sub(&s_persist->at_risk, atomic_load(&br_state.rx_dropped) - br_state.drop_reported[0]);
     memset(br_state.counters, 0, sizeof br_state.counters);
     atomic_store(&br_state.rx_packets, 0);
     atomic_store(&br_state.rx_dropped, 0);

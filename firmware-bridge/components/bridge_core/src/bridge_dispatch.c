@@ -12,11 +12,21 @@
 
 #define BAUD_REVERT_US 2000000u
 
+/* The encrypted-peer limit the driver enforces (IDF >= 5.1: this Kconfig value via
+ * wifi_init_config_t; esp_now.h's ESP_NOW_MAX_ENCRYPT_PEER_NUM is an older fixed 6). */
+#ifdef CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM
+#define BR_MAX_ENCRYPT CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM
+#else
+#define BR_MAX_ENCRYPT ESP_NOW_MAX_ENCRYPT_PEER_NUM
+#endif
+
+static const uint8_t k_zero_mac[6] = { 0 };
+
 static struct {
     bool wifi_started;      /* IDF has no getter: the core started it, so it knows */
     bool sta_connect_requested;
     uint16_t last_disconnect_reason;
-    uint32_t baud_pending, baud_previous;
+    uint32_t baud_pending, baud_previous, baud_now;
     uint64_t baud_switched_us;
     bool baud_probation;
 } s;
@@ -24,6 +34,7 @@ static struct {
 void br_dispatch_init(void)
 {
     memset(&s, 0, sizeof s);
+    s.baud_now = br_core_identity()->baud;
     br_sends_init();
 }
 
@@ -47,6 +58,8 @@ static void values_from_peer(br_value_t *v, const esp_now_peer_info_t *p)
 static esp_err_t peer_from_values(const br_value_t *v, esp_now_peer_info_t *p)
 {
     memset(p, 0, sizeof *p);
+    /* The all-zero MAC is no station's address (and is not "every peer" here either). */
+    if (memcmp(v[0].ptr, k_zero_mac, 6) == 0) return ESP_ERR_ESPNOW_ARG;
     memcpy(p->peer_addr, v[0].ptr, 6);
     memcpy(p->lmk, v[1].ptr, ESP_NOW_KEY_LEN);
     p->channel = (uint8_t)v[2].i;
@@ -59,7 +72,7 @@ static esp_err_t peer_from_values(const br_value_t *v, esp_now_peer_info_t *p)
 void br_hello_values(br_value_t *v)
 {
     const br_identity_t *id = br_core_identity();
-    memset(v, 0, sizeof(br_value_t) * 19);
+    memset(v, 0, sizeof(br_value_t) * 21);
     uint8_t mac[6];
     if (esp_wifi_get_mac(WIFI_IF_STA, mac) == ESP_OK) memcpy(br_state.sta_mac, mac, 6);
     if (esp_wifi_get_mac(WIFI_IF_AP, mac) == ESP_OK) memcpy(br_state.ap_mac, mac, 6);
@@ -84,11 +97,13 @@ void br_hello_values(br_value_t *v)
     v[n++].i = atomic_load(&br_state.rxbuf);
     v[n++].i = BR_MAX_DECODED;
     v[n++].i = id->transport;
-    v[n++].i = id->baud;
+    v[n++].i = s.baud_now;
     size_t l = 0;
     while (id->idf_version && id->idf_version[l] != '\0' && l < 31) l++;
     v[n].ptr = (const uint8_t *)id->idf_version;
     v[n++].len = (uint16_t)l;
+    v[n++].i = BR_MAX_ENCRYPT;
+    v[n++].i = br_state.lost_at_reset;
 }
 
 /* MicroPython's network.STAT_* for WLAN.status(). */
@@ -114,7 +129,10 @@ static esp_err_t set_if_active(uint8_t ifidx, bool on)
     if (m == 0) {
         /* Last interface off: stop the radio and clear the mode, so GET_IF_ACTIVE says so. */
         e = esp_wifi_stop();
-        if (e == ESP_OK) s.wifi_started = false;
+        if (e == ESP_OK) {
+            s.wifi_started = false;
+            br_core_abandon_sends();
+        }
         return e == ESP_OK ? esp_wifi_set_mode(WIFI_MODE_NULL) : e;
     }
     if (m != (unsigned)mode) e = esp_wifi_set_mode((wifi_mode_t)m);
@@ -125,11 +143,15 @@ static esp_err_t set_if_active(uint8_t ifidx, bool on)
 
 static esp_err_t do_send(br_pending_resp_t *slot, const br_value_t *v, uint8_t *statuses, bool *deferred)
 {
-    static const uint8_t null_mac[6] = { 0 };
-    const uint8_t *mac = memcmp(v[0].ptr, null_mac, 6) == 0 ? NULL : v[0].ptr;
-    bool sync = (v[1].i & 1) != 0;
-    if (v[1].i & ~1) return ESP_ERR_ESPNOW_ARG;
-    if (v[2].len > BR_ESPNOW_MAX_PAYLOAD) return ESP_ERR_ESPNOW_ARG;
+    uint32_t flags = (uint32_t)v[1].i;
+    bool sync = (flags & BR_SEND_SYNC) != 0;
+    bool all = (flags & BR_SEND_ALL_PEERS) != 0;
+    bool zero = memcmp(v[0].ptr, k_zero_mac, 6) == 0;
+    if (flags & ~(BR_SEND_SYNC | BR_SEND_ALL_PEERS)) return ESP_ERR_ESPNOW_ARG;
+    /* "Every peer" is only ever the flag; a zero MAC without it is a mistake, not a broadcast. */
+    if (all != zero) return ESP_ERR_ESPNOW_ARG;
+    if (v[2].len == 0 || v[2].len > BR_ESPNOW_MAX_PAYLOAD) return ESP_ERR_ESPNOW_ARG;
+    const uint8_t *mac = all ? NULL : v[0].ptr;
     uint8_t count = 1;
     if (mac == NULL) {
         /* esp_now_send(NULL) reaches every unicast peer in the list: count them for tracking. */
@@ -185,6 +207,9 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
         break;
     }
     case BR_CMD_RESET:
+        /* Nothing of the radio survives the restart: every send still in flight is abandoned. */
+        (void)esp_now_deinit();
+        br_core_abandon_sends();
         br_state.restart_pending = true;
         break;
     case BR_CMD_STATS: {
@@ -215,6 +240,7 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
         break;
     case BR_CMD_ESPNOW_DEINIT:
         e = esp_now_deinit();
+        if (e == ESP_OK) br_core_abandon_sends();   /* the radio reports nothing more for them */
         break;
     case BR_CMD_ESPNOW_GET_VERSION: {
         uint32_t ver = 0;
@@ -286,7 +312,10 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
         break;
     case BR_CMD_WIFI_STOP:
         e = esp_wifi_stop();
-        if (e == ESP_OK) s.wifi_started = false;
+        if (e == ESP_OK) {
+            s.wifi_started = false;
+            br_core_abandon_sends();
+        }
         break;
     case BR_CMD_WIFI_SET_CHANNEL:
         e = in[1].i > 2 ? ESP_ERR_INVALID_ARG
@@ -419,21 +448,29 @@ void br_dispatch_poll(void)
     uint64_t now = p->now_us(p->ctx);
     if (s.baud_pending != 0 && !br_core_tx_pending()) {
         /* The response went out at the old rate; switch now and wait for the host to speak. */
-        s.baud_previous = br_core_identity()->baud;
+        s.baud_previous = s.baud_now;
         if (p->set_baud(p->ctx, s.baud_pending) == ESP_OK) {
             s.baud_probation = true;
             s.baud_switched_us = now;
+            s.baud_now = s.baud_pending;
         }
         s.baud_pending = 0;
     }
     if (s.baud_probation) {
         if (br_state.last_valid_rx_us > s.baud_switched_us) {
             s.baud_probation = false;
-        } else if (now - s.baud_switched_us > BAUD_REVERT_US) {
-            p->set_baud(p->ctx, s.baud_previous);
+        } else if (now - s.baud_switched_us >= BAUD_REVERT_US) {
+            if (p->set_baud(p->ctx, s.baud_previous) == ESP_OK) s.baud_now = s.baud_previous;
             s.baud_probation = false;
         }
     }
+}
+
+int64_t br_dispatch_next_deadline_us(void)
+{
+    if (s.baud_pending != 0) return 0;
+    if (s.baud_probation) return (int64_t)(s.baud_switched_us + BAUD_REVERT_US);
+    return -1;
 }
 
 

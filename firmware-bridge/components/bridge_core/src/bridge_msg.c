@@ -7,7 +7,7 @@
 
 /* Per-field maxima from the spec. */
 #define PING_DATA_MAX 64u
-#define PAYLOAD_MAX 1470u   /* ESP_NOW_MAX_DATA_LEN_V2; v1 devices enforce 250 themselves */
+#define PAYLOAD_MAX BR_PAYLOAD_WIRE_MAX   /* devices enforce their own max_payload (ESPNOW_ARG) */
 #define LOG_TEXT_MAX 200u
 #define SSID_MAX 32u
 #define PASSWORD_MAX 64u
@@ -21,7 +21,7 @@
 /* esp_now_peer_info_t on the wire (section 6.2), flattened. */
 #define PEER_INFO_FIELDS                                                                            \
     F("peer_addr", BR_T_MAC), F("lmk", BR_T_KEY), F("channel", BR_T_U8), F("ifidx", BR_T_U8),        \
-        F("encrypt", BR_T_U8)
+        F("encrypt", BR_T_BOOL)
 
 /* HELLO event body (section 7.1), also the HELLO command's outputs. */
 #define HELLO_FIELDS                                                                                \
@@ -31,7 +31,7 @@
         F("ap_mac", BR_T_MAC), F("caps", BR_T_U32), F("reset_reason", BR_T_U8),                     \
         F("boot_count", BR_T_U32), F("window", BR_T_U8), F("rxbuf", BR_T_U32),                      \
         F("max_frame", BR_T_U16), F("transport", BR_T_U8), F("baud", BR_T_U32),                     \
-        FM("idf_version", BR_T_STR, IDF_VERSION_MAX)
+        FM("idf_version", BR_T_STR, IDF_VERSION_MAX), F("max_encrypt", BR_T_U8), F("lost_at_reset", BR_T_U32)
 
 /* Device counters (section 10), in table order. */
 #define STATS_FIELDS                                                                                \
@@ -41,21 +41,22 @@
         F("link_rx_oversize", BR_T_U32), F("link_rx_truncated", BR_T_U32),                          \
         F("link_rx_bad_version", BR_T_U32), F("link_rx_bad_kind", BR_T_U32),                        \
         F("req_replayed", BR_T_U32), F("req_busy", BR_T_U32), F("link_tx_frames", BR_T_U32),        \
-        F("events_dropped", BR_T_U32), F("log_dropped", BR_T_U32), F("uptime_s", BR_T_U32), F("req_rejected", BR_T_U32)
+        F("events_dropped", BR_T_U32), F("log_dropped", BR_T_U32), F("uptime_s", BR_T_U32), F("req_rejected", BR_T_U32),  \
+        F("req_stale", BR_T_U32), F("tx_abandoned", BR_T_U32), F("resp_unsent", BR_T_U32)
 
 /* ---- request bodies (shared where identical) ---- */
 static const br_field_t rq_ping[] = { FM("data", BR_T_BYTES, PING_DATA_MAX) };
-static const br_field_t rq_stats[] = { F("clear", BR_T_U8) };
+static const br_field_t rq_stats[] = { F("clear", BR_T_BOOL) };
 static const br_field_t rq_set_baud[] = { F("baud", BR_T_U32) };
 static const br_field_t rq_size[] = { F("size", BR_T_U32) };
 static const br_field_t rq_send[] = { F("peer_addr", BR_T_MAC), F("flags", BR_T_U8), FM("data", BR_T_BYTES, PAYLOAD_MAX) };
 static const br_field_t rq_peer_info[] = { PEER_INFO_FIELDS };
 static const br_field_t rq_peer_addr[] = { F("peer_addr", BR_T_MAC) };
-static const br_field_t rq_fetch_peer[] = { F("from_head", BR_T_U8) };
+static const br_field_t rq_fetch_peer[] = { F("from_head", BR_T_BOOL) };
 static const br_field_t rq_set_pmk[] = { F("pmk", BR_T_KEY) };
 static const br_field_t rq_wake_window[] = { F("window_ms", BR_T_U16) };
 static const br_field_t rq_peer_rate[] = { F("peer_addr", BR_T_MAC), F("phymode", BR_T_U8), F("rate", BR_T_U8),
-                                           F("ersu", BR_T_U8), F("dcm", BR_T_U8) };
+                                           F("ersu", BR_T_BOOL), F("dcm", BR_T_BOOL) };
 static const br_field_t rq_mode[] = { F("mode", BR_T_U8) };
 static const br_field_t rq_channel[] = { F("primary", BR_T_U8), F("second", BR_T_U8) };
 static const br_field_t rq_ifidx[] = { F("ifidx", BR_T_U8) };
@@ -63,14 +64,14 @@ static const br_field_t rq_set_mac[] = { F("ifidx", BR_T_U8), F("mac", BR_T_MAC)
 static const br_field_t rq_ps[] = { F("type", BR_T_U8) };
 static const br_field_t rq_set_protocol[] = { F("ifidx", BR_T_U8), F("bitmap", BR_T_U8) };
 static const br_field_t rq_tx_power[] = { F("power", BR_T_I8) };
-static const br_field_t rq_if_active[] = { F("ifidx", BR_T_U8), F("active", BR_T_U8) };
+static const br_field_t rq_if_active[] = { F("ifidx", BR_T_U8), F("active", BR_T_BOOL) };
 static const br_field_t rq_sta_connect[] = { FM("ssid", BR_T_STR, SSID_MAX), FM("password", BR_T_STR, PASSWORD_MAX),
                                              F("bssid", BR_T_MAC) };
 static const br_field_t rq_ap_config[] = { FM("ssid", BR_T_STR, SSID_MAX),
                                            FM("password", BR_T_STR, PASSWORD_MAX),
                                            F("channel", BR_T_U8),
                                            F("authmode", BR_T_U8),
-                                           F("hidden", BR_T_U8),
+                                           F("hidden", BR_T_BOOL),
                                            F("max_connection", BR_T_U8) };
 static const br_field_t rq_espnow_rate[] = { F("ifidx", BR_T_U8), F("rate", BR_T_U8) };
 
@@ -83,7 +84,7 @@ static const br_field_t rs_size[] = { ERR_FIELD, F("size", BR_T_U32) };
 static const br_field_t rs_version[] = { ERR_FIELD, F("version", BR_T_U32) };
 static const br_field_t rs_send[] = { ERR_FIELD, F("statuses", BR_T_U8), F("failures", BR_T_U8) };
 static const br_field_t rs_peer_info[] = { ERR_FIELD, PEER_INFO_FIELDS };
-static const br_field_t rs_exists[] = { ERR_FIELD, F("exists", BR_T_U8) };
+static const br_field_t rs_exists[] = { ERR_FIELD, F("exists", BR_T_BOOL) };
 static const br_field_t rs_peer_num[] = { ERR_FIELD, F("total_num", BR_T_U8), F("encrypt_num", BR_T_U8) };
 static const br_field_t rs_mode[] = { ERR_FIELD, F("mode", BR_T_U8) };
 static const br_field_t rs_channel[] = { ERR_FIELD, F("primary", BR_T_U8), F("second", BR_T_U8) };
@@ -91,7 +92,7 @@ static const br_field_t rs_mac[] = { ERR_FIELD, F("mac", BR_T_MAC) };
 static const br_field_t rs_ps[] = { ERR_FIELD, F("type", BR_T_U8) };
 static const br_field_t rs_bitmap[] = { ERR_FIELD, F("bitmap", BR_T_U8) };
 static const br_field_t rs_tx_power[] = { ERR_FIELD, F("power", BR_T_I8) };
-static const br_field_t rs_active[] = { ERR_FIELD, F("active", BR_T_U8) };
+static const br_field_t rs_active[] = { ERR_FIELD, F("active", BR_T_BOOL) };
 static const br_field_t rs_sta_status[] = { ERR_FIELD, F("status", BR_T_U16), F("channel", BR_T_U8),
                                             F("bssid", BR_T_MAC), F("rssi", BR_T_I8) };
 
@@ -263,6 +264,7 @@ static size_t fixed_size(uint8_t type)
     switch (type) {
     case BR_T_U8:
     case BR_T_I8:
+    case BR_T_BOOL:
     case BR_T_RATE6:
         return 1;
     case BR_T_U16:
@@ -331,6 +333,12 @@ br_result_t br_msg_decode(const br_msg_t *m, const uint8_t *body, size_t len, br
         }
         switch (fd->type) {
         case BR_T_U8:
+            v->i = p[0];
+            break;
+        case BR_T_BOOL:
+            if (p[0] > 1u) {
+                return BR_ERR_BAD_BODY;
+            }
             v->i = p[0];
             break;
         case BR_T_I8:
@@ -452,6 +460,9 @@ size_t br_msg_encode(const br_msg_t *m, const br_value_t *vals, uint8_t *out, si
         switch (fd->type) {
         case BR_T_U8:
             ok = in_range(v->i, 0, 0xFF);
+            break;
+        case BR_T_BOOL:
+            ok = in_range(v->i, 0, 1);
             break;
         case BR_T_I8:
             ok = in_range(v->i, -128, 127);

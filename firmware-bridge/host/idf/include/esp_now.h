@@ -36,7 +36,9 @@ extern "C" {
 #define ESP_NOW_MAX_DATA_LEN         ESP_NOW_MAX_IE_DATA_LEN
 /* v5.4.2+ value (the v5.4.0/v5.4.2 header said 1490; fixed to 1470 in v5.4.2,
  * commit "fix the ESPNOW data length issue"). */
-#define ESP_NOW_MAX_DATA_LEN_V2      1470
+#ifndef ESP_NOW_MAX_DATA_LEN_V2
+#define ESP_NOW_MAX_DATA_LEN_V2      1470   /* IDF >= 5.4.2; 5.4.0/5.4.1 say 1490 (a build option here, to test that) */
+#endif
 
 typedef enum {
     ESP_NOW_SEND_SUCCESS = 0,

@@ -501,7 +501,10 @@ static void handle_data(const sim_air_frame_t *f, const sim_air_from_t *from, in
         s_sim.cnt.rx_radio_off++;
         return;
     }
-    if (f->channel != s_wifi.channel) {
+    /* The medium decided reception (and acknowledged) when the frame's airtime ended,
+     * with this radio's channel as it was then; a channel switch since does not undo
+     * what the radio already received. Frames straight off the air are checked here. */
+    if (from != NULL && f->channel != s_wifi.channel) {
         s_sim.cnt.rx_other_channel++;
         return;
     }
@@ -986,6 +989,11 @@ esp_err_t esp_wifi_set_channel(uint8_t primary, wifi_second_chan_t second)
     if ((unsigned)second > WIFI_SECOND_CHAN_BELOW) return ESP_ERR_INVALID_ARG;
     if (second == WIFI_SECOND_CHAN_ABOVE && primary + 4 > chan_max()) return ESP_ERR_INVALID_ARG;
     if (second == WIFI_SECOND_CHAN_BELOW && primary < chan_min() + 4) return ESP_ERR_INVALID_ARG;
+    /* ESP-IDF refuses while the STA is connecting or connected: esp_wifi.h, "should not be
+     * called when STA is scanning or connecting to an external AP"; the driver logs "STA is
+     * scanning or connecting, or AP has connected with external STAs, cannot set channel" and
+     * returns ESP_FAIL (espressif/esp-idf#4706). The home channel stays the AP's. */
+    if (s_wifi.sta_connecting || s_wifi.sta_connected) return ESP_FAIL;
     set_home_channel(primary, second);
     return ESP_OK;
 }
@@ -1050,7 +1058,10 @@ esp_err_t esp_wifi_set_mac(wifi_interface_t ifx, const uint8_t mac[6])
     if (is_multicast(mac)) return ESP_ERR_WIFI_MAC;                         /* IDF doc: bit 0 of byte 0 must be 0 */
     if (if_active(ifx)) return ESP_ERR_WIFI_MODE;                           /* "only when the interface is disabled"; code UNVERIFIED */
     wifi_interface_t other = ifx == WIFI_IF_STA ? WIFI_IF_AP : WIFI_IF_STA;
-    if (memcmp(mac, s_wifi.mac[other], 6) == 0) return ESP_ERR_WIFI_MAC;  /* "do not set them to be the same"; UNVERIFIED */
+    /* esp_wifi.h (IDF 5.x), esp_wifi_set_mac: "Above mentioned interfaces have different MAC
+     * addresses, do not set them to be the same", and ESP_ERR_WIFI_MAC is its "invalid mac
+     * address" result. */
+    if (memcmp(mac, s_wifi.mac[other], 6) == 0) return ESP_ERR_WIFI_MAC;
     memcpy(s_wifi.mac[ifx], mac, 6);
     state_changed();
     return ESP_OK;
@@ -1250,7 +1261,9 @@ esp_err_t esp_now_mod_peer(const esp_now_peer_info_t *peer)
     esp_err_t e = peer_args_ok(peer);
     if (e != ESP_OK) return e;
     peer_t *p = peer_find(peer->peer_addr);
-    if (p == NULL) return ESP_ERR_ESPNOW_NOT_FOUND;           /* not in the doc's list; UNVERIFIED */
+    /* esp_now.h lists NOT_INIT, ARG, FULL only; the driver (closed source) answers an unknown
+     * peer with ESP_ERR_ESPNOW_NOT_FOUND, as MicroPython's mod_peer reports it. UNVERIFIED on a board. */
+    if (p == NULL) return ESP_ERR_ESPNOW_NOT_FOUND;
     if (peer->encrypt && !p->info.encrypt && encrypt_count() >= s_wifi.espnow_max_encrypt) return ESP_ERR_ESPNOW_FULL;
     p->info = *peer;
     return ESP_OK;
@@ -1266,7 +1279,10 @@ esp_err_t esp_now_set_peer_rate_config(const uint8_t *peer_addr, esp_now_rate_co
         config->phymode == WIFI_PHY_MODE_VHT20 || config->ersu || config->dcm)
         return ESP_ERR_ESPNOW_ARG;
     peer_t *p = peer_find(peer_addr);
-    if (p == NULL) return ESP_ERR_ESPNOW_NOT_FOUND;           /* UNVERIFIED code */
+    /* esp_now.h documents NOT_INIT, ARG and INTERNAL only and the driver is closed source;
+     * an unknown peer answers NOT_FOUND here, like MOD_PEER, GET_PEER and DEL_PEER do.
+     * UNVERIFIED on a board. */
+    if (p == NULL) return ESP_ERR_ESPNOW_NOT_FOUND;
     p->has_rate = true;
     p->rate = *config;
     return ESP_OK;

@@ -38,7 +38,15 @@ extension ESPNowDevice {
     }
 
     /// RESET (`esp_restart`): answered, then the dongle reboots; the client restores its state.
-    public func reset() async throws { _ = try await call(.reset, [:], record: false) }
+    /// Sent once, never retransmitted: a copy reaching the restarted dongle would restart
+    /// it again. If the answer is lost, the reboot itself (its HELLO) completes the call.
+    public func reset() async throws {
+        do {
+            _ = try await call(.reset, [:], record: false, attempts: 1)
+        } catch ESPNowError.deviceRebooted(command: .reset) {
+            return
+        }
+    }
 
     /// STATS: the 19 device counters; `clear` zeroes them after reading.
     public func stats(clear: Bool = false) async throws -> DeviceStats {

@@ -230,7 +230,7 @@ static void test_hello_and_housekeeping(void)
     CHECK(memcmp(o.v[9].ptr, MY_AP, 6) == 0);
     CHECK_EQ(o.v[12].i, 7);            /* boot_count */
     CHECK_EQ(o.v[13].i, BR_WINDOW);
-    CHECK_EQ(o.v[14].i, 2 * (16 + MAXP));   /* rxbuf default: MicroPython's v2 sizing */
+    CHECK_EQ(o.v[14].i, 2 * (14 + MAXP));   /* rxbuf default: MicroPython's v2 sizing */
     CHECK_EQ(o.v[19].i, 7);            /* max_encrypt: CONFIG_ESP_WIFI_ESPNOW_MAX_ENCRYPT_NUM */
     CHECK_EQ(o.v[20].i, 0);            /* lost_at_reset after power-on */
 

@@ -533,7 +533,7 @@ def hello_body(**over) -> dict:
         "chip_model": 13, "chip_revision": 1, "espnow_version": 2, "max_payload": 1470,
         "sta_mac": STA_MAC, "ap_mac": AP_MAC,
         "caps": 0b0110101,  # v2, LR, wake window, per-peer rate config
-        "reset_reason": 1, "boot_count": 7, "window": 8, "rxbuf": 2972,
+        "reset_reason": 1, "boot_count": 7, "window": 8, "rxbuf": 2968,
         "max_frame": 1536, "transport": 0, "baud": 0, "idf_version": "v5.4.1",
         "max_encrypt": 7, "lost_at_reset": 0,
     }

@@ -24,9 +24,10 @@
 #define BR_RXBUF_MAX 16384u          /* largest rxbuf the host may configure, bytes */
 #endif
 #ifndef BR_RXBUF_DEFAULT
-/* MicroPython's default: room for two packets of the largest payload, each costing
- * payload + 16 (2 x (16 + 1470) = 2972 on ESP-NOW v2 builds, 532 on v1). */
-#define BR_RXBUF_DEFAULT 0u          /* 0: 2 x (16 + max_payload) */
+/* MicroPython's default (modespnow.c): room for two packets of the largest payload,
+ * each with its 14-byte packed header (2 x (14 + 1470) = 2968 on ESP-NOW v2 builds,
+ * 528 on v1). */
+#define BR_RXBUF_DEFAULT 0u          /* 0: 2 x (14 + max_payload) */
 #endif
 #ifndef BR_SEND_SLOTS
 #define BR_SEND_SLOTS 32u            /* sends awaiting their status callback */

@@ -465,7 +465,7 @@ void br_core_init(const br_port_t *port, const br_identity_t *identity)
     uint32_t early_log_drops = s_core_inited ? 0u : atomic_load(&br_state.log_dropped);
     memset(&br_state, 0, sizeof br_state);
     atomic_store(&br_state.log_dropped, early_log_drops);
-    atomic_store(&br_state.rxbuf, BR_RXBUF_DEFAULT ? BR_RXBUF_DEFAULT : 2u * (16u + BR_ESPNOW_MAX_PAYLOAD));
+    atomic_store(&br_state.rxbuf, BR_RXBUF_DEFAULT ? BR_RXBUF_DEFAULT : 2u * (14u + BR_ESPNOW_MAX_PAYLOAD));
     br_ring_init(&s_rx_ring, s_rx_storage, sizeof s_rx_storage);
     br_ring_init(&s_status_ring, s_status_storage, sizeof s_status_storage);
     log_ring_boot();

@@ -80,8 +80,9 @@ enum Harness {
             return r
         }
 
-        /// Waits until stderr contains `text` (the process announces readiness there).
-        func waitForStderr(_ text: String, seconds: Double = 20) async throws {
+        /// Waits until stderr contains `text` (the process announces readiness there); a hang
+        /// guard: the whole parallel suite beside a CPU hog took over 20 s to start one.
+        func waitForStderr(_ text: String, seconds: Double = 60) async throws {
             let end = Date().addingTimeInterval(seconds)
             while Date() < end {
                 if stderrText.contains(text) { return }

@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests node-tests node-demo bench-sim bench-host tsan soak clean
+        c-tests portability sim-tests node-tests node-demo bench-sim bench-host bench-broker tsan soak clean
 
 all: build
 
@@ -110,6 +110,9 @@ $(FUZZ_DIR)/fuzz-c: $(CODEC_SRCS) Tests/Fuzz/c/fuzz_frame_decoder.c | $(FUZZ_DIR
 $(FUZZ_DIR)/fuzz-swift: $(wildcard Sources/ESPNowWire/*.swift) Tests/Fuzz/swift/FuzzFrameDecoder.swift | $(FUZZ_DIR)
 	$(SWIFTC) -parse-as-library -sanitize=fuzzer,address -O Sources/ESPNowWire/*.swift \
 	    Tests/Fuzz/swift/FuzzFrameDecoder.swift -o $@
+$(FUZZ_DIR)/fuzz-broker: $(wildcard Sources/ESPNowWire/*.swift) Sources/ESPNowBroker/ClientDecoder.swift Tests/Fuzz/swift/FuzzBrokerDecoder.swift | $(FUZZ_DIR)
+	$(SWIFTC) -parse-as-library -sanitize=fuzzer,address -O Sources/ESPNowWire/*.swift \
+	    Sources/ESPNowBroker/ClientDecoder.swift Tests/Fuzz/swift/FuzzBrokerDecoder.swift -o $@
 $(FUZZ_DIR)/fuzz-dispatch: $(CORE_SRCS) $(EMU_SRCS) Tests/Fuzz/c/fuzz_dispatcher.c | $(FUZZ_DIR)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
 	    -I$(CORE_INC) -I$(EMU_DIR)/include $(CORE_SRCS) $(EMU_SRCS) Tests/Fuzz/c/fuzz_dispatcher.c -o $@ 2>&1 \
@@ -120,11 +123,12 @@ $(FUZZ_DIR)/seeds: Tests/Fixtures/protocol-vectors.json tools/protocol/vectors_t
 	$(PYTHON) tools/protocol/vectors_to_corpus.py $< $@ $(FUZZ_DIR)/seeds-dispatch
 
 FUZZ_FLAGS = -max_total_time=$(strip $(FUZZ_TIME)) -max_len=2048 -print_final_stats=1 $(FUZZ_EXTRA)
-fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/fuzz-dispatch $(FUZZ_DIR)/seeds
-	mkdir -p $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/corpus-dispatch
+fuzz: $(FUZZ_DIR)/fuzz-c $(FUZZ_DIR)/fuzz-swift $(FUZZ_DIR)/fuzz-dispatch $(FUZZ_DIR)/fuzz-broker $(FUZZ_DIR)/seeds
+	mkdir -p $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/corpus-dispatch $(FUZZ_DIR)/corpus-broker
 	$(FUZZ_DIR)/fuzz-c $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-c $(FUZZ_DIR)/seeds
 	$(FUZZ_DIR)/fuzz-swift $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-swift $(FUZZ_DIR)/seeds
 	$(FUZZ_DIR)/fuzz-dispatch $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-dispatch $(FUZZ_DIR)/seeds-dispatch
+	$(FUZZ_DIR)/fuzz-broker $(FUZZ_FLAGS) $(FUZZ_DIR)/corpus-broker $(FUZZ_DIR)/seeds
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_TIME=$(SMOKE_TIME)
@@ -172,6 +176,13 @@ tsan: deps
 
 # The soak (not part of `make test`; its short fixed-seed version is): >= 100,000 mixed
 # messages at serial BER 1e-4 and 20,000 at 1e-3, 20 reboots and 20 unplugs mid-traffic.
+# What sharing a dongle costs: latency a broker adds (PING, sync send; p50/p99 on a Unix
+# socket) and eight listening clients at the air's rate. Prints, never fails.
+bench-broker: deps
+	$(SWIFT) build -c release --product espnow-sim
+	$(SWIFT) build -c release --product broker-bench
+	$(SWIFT) run --skip-build -c release broker-bench
+
 soak: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(SWIFT) build -c release --product soak

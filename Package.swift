@@ -22,12 +22,14 @@ let package = Package(
         .library(name: "ESPNowSimulator", targets: ["ESPNowSimulator"]),
         .library(name: "ESPNowDiscovery", targets: ["ESPNowDiscovery"]),
         .library(name: "ESPNowAutoConnect", targets: ["ESPNowAutoConnect"]),
+        .library(name: "ESPNowBroker", targets: ["ESPNowBroker"]),
         .executable(name: "espnow-sim", targets: ["espnow-sim"]),
         .executable(name: "codec-bench", targets: ["codec-bench"]),
         .executable(name: "host-bench", targets: ["host-bench"]),
         .executable(name: "wire-demo", targets: ["wire-demo"]),
         .executable(name: "espnow", targets: ["espnow"]),
         .executable(name: "soak", targets: ["soak"]),
+        .executable(name: "broker-bench", targets: ["broker-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -35,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -91,6 +94,7 @@ let package = Package(
                 "ESPNowWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/ESPNowSerial"
         ),
@@ -154,12 +158,38 @@ let package = Package(
             dependencies: ["ESPNowDiscovery", "ESPNowWire", "ESPNowAutoConnect", "ESPNowDevice"],
             path: "Tests/ESPNowDiscoveryTests"
         ),
+        // Sharing a dongle (docs/PROTOCOL.md "Multiplexing"): a broker that owns the dongle
+        // and serves the bridge protocol to clients over Unix sockets and (TLS) TCP.
+        .target(
+            name: "ESPNowBroker",
+            dependencies: [
+                "ESPNowWire", "ESPNowSerial", "ESPNowDevice",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ESPNowBroker"
+        ),
+        .testTarget(
+            name: "BrokerTests",
+            dependencies: [
+                "ESPNowBroker", "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/BrokerTests",
+            exclude: ["certs"]
+        ),
         // The `espnow` command-line tool (issue #6, docs/CLI.md) and its tests, which run the
         // built binary against simulated dongles.
         .executableTarget(
             name: "espnow",
             dependencies: [
-                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery",
+                "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -194,6 +224,15 @@ let package = Package(
             path: "Benchmarks/SoakKit"
         ),
         .executableTarget(name: "soak", dependencies: ["SoakKit"], path: "Benchmarks/Soak"),
+        // `make bench-broker`: latency a broker adds, and fan-out to eight listeners (prints).
+        .executableTarget(
+            name: "broker-bench",
+            dependencies: [
+                "ESPNowBroker", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/BrokerBench"
+        ),
         .testTarget(name: "SoakTests", dependencies: ["SoakKit"], path: "Tests/SoakTests"),
     ],
     swiftLanguageModes: [.v6]

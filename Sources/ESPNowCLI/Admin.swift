@@ -81,7 +81,7 @@ struct Peers: AsyncParsableCommand {
         func run() async throws {
             let info = try peer.info()
             let json = connection.json
-            try await Session.run(connection) { s in
+            try await Session.run(connection, keepPeers: true) { s in
                 try await s.device.espNowAddPeer(info)
                 if json { Out.json(.object([("added", Peers.json(info))])) } else { Out.line("added peer \(info.peerAddr)") }
             }
@@ -95,7 +95,7 @@ struct Peers: AsyncParsableCommand {
         func run() async throws {
             let info = try peer.info()
             let json = connection.json
-            try await Session.run(connection) { s in
+            try await Session.run(connection, keepPeers: true) { s in
                 try await s.device.espNowModPeer(info)
                 if json { Out.json(.object([("modified", Peers.json(info))])) } else { Out.line("modified peer \(info.peerAddr)") }
             }

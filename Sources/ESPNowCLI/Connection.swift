@@ -1,4 +1,5 @@
 import ArgumentParser
+import ESPNowBroker
 import ESPNowDevice
 import ESPNowDiscovery
 import ESPNowSerial
@@ -15,8 +16,8 @@ import Glibc
 /// Options every device command takes.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: [.short, .long], help: ArgumentHelp(
-        "The dongle: a serial port path, `auto` (the only attached bridge dongle, followed to its new path if it is unplugged and plugged back) or `sim` (start a simulated dongle with an echo and a sensor node for this call).",
-        valueName: "PATH|auto|sim"))
+        "The dongle: a serial port path, `auto` (the only attached bridge dongle, followed to its new path if it is unplugged and plugged back; its broker if `espnow serve` has it), `sim` (start a simulated dongle with an echo and a sensor node for this call), or a broker: `unix:PATH`, `tcp://HOST:PORT`, `tls://HOST:PORT`.",
+        valueName: "PATH|auto|sim|unix:PATH|tls://HOST:PORT"))
     var port: String = ProcessInfo.processInfo.environment["ESPNOW_PORT"] ?? "auto"
 
     @Flag(name: .long, help: "Machine-readable output: one JSON object per line.")
@@ -103,10 +104,12 @@ final class Session: Sendable {
     /// Opens the dongle `options.port` names, runs `body`, closes everything. Errors are
     /// mapped to one-sentence `CLIError`s naming the port. `prepare` makes sure Wi-Fi (STA)
     /// is active and ESP-NOW initialised, as a MicroPython script would.
-    static func run<T: Sendable>(_ options: ConnectionOptions, prepare: Bool = true,
+    /// `keepPeers`: through a broker, peers this command adds stay after it exits.
+    static func run<T: Sendable>(_ options: ConnectionOptions, prepare: Bool = true, keepPeers: Bool = false,
                                  _ body: @Sendable (Session) async throws -> T) async throws -> T {
         let (path, air) = try await resolve(options)
-        return try await run(path: path.path, air: air, follow: path.dongle, options, prepare: prepare, body)
+        return try await run(path: path.path, air: air, follow: path.dongle, options, prepare: prepare,
+                             keepPeers: keepPeers, body)
     }
 
     /// Opens `path` (whose simulator, if any, is `air` and is stopped at the end). With
@@ -114,7 +117,7 @@ final class Session: Sendable {
     /// wherever it comes back (same USB serial number) and its state restored; otherwise a
     /// lost port ends the command.
     static func run<T: Sendable>(path: String, air: SimAir?, follow: SerialDevice? = nil, _ options: ConnectionOptions,
-                                 prepare: Bool = true, _ body: @Sendable (Session) async throws -> T) async throws -> T {
+                                 prepare: Bool = true, keepPeers: Bool = false, _ body: @Sendable (Session) async throws -> T) async throws -> T {
         var devOptions = DeviceOptions()
         devOptions.autoReconnect = false
         if let dongle = follow, let tracker = try? DongleTracker(device: dongle) {
@@ -122,6 +125,8 @@ final class Session: Sendable {
             devOptions.reconnectPath = tracker.reconnectPath
         }
         devOptions.serial.baudRate = options.baud
+        devOptions.broker = .fromEnvironment()
+        if keepPeers { devOptions.broker.keepPeers = true }
         var logger = Logger(label: "espnow")
         logger.logLevel = options.verbose ? .debug : .critical
         devOptions.logger = logger
@@ -243,11 +248,32 @@ enum PortFinder {
         return (zip(scanned, outcomes).map { Candidate(path: $0, device: nil, outcome: $1 ?? .failed(.cancelled(path: $0))) }, udevError)
     }
 
+    /// A broker (`espnow serve`) to use instead: the one serving the dongle that is busy
+    /// because the broker has it (its socket is named after the USB serial number), or,
+    /// when no dongle is attached, the only broker socket in the default directories.
+    static func runningBroker(_ cands: [Candidate]) -> Candidate? {
+        let busy = cands.filter { if case .failed(.busy) = $0.outcome { true } else { false } }
+        for c in busy {
+            guard let serial = c.device?.serialNumber else { continue }
+            let p = BrokerConfiguration.defaultSocketPath(name: serial)
+            if FileManager.default.fileExists(atPath: p) { return Candidate(path: "unix:\(p)", device: nil, outcome: c.outcome) }
+        }
+        guard cands.isEmpty else { return nil }
+        let dirs = [BrokerConfiguration.defaultSocketPath(name: "x"), "/run/espnow/x.sock"].map { ($0 as NSString).deletingLastPathComponent }
+        var sockets: [String] = []
+        for d in Set(dirs) {
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: d)) ?? [] where f.hasSuffix(".sock") { sockets.append("\(d)/\(f)") }
+        }
+        guard sockets.count == 1 else { return nil }
+        return Candidate(path: "unix:\(sockets[0])", device: nil, outcome: .noAnswer(bytesReceived: 0, validFrames: 0))
+    }
+
     /// `--port auto`: the only attached bridge dongle (with its udev description, when udev works).
     static func auto() async throws -> Candidate {
         let (cands, _) = await probeAll()
         let bridges = cands.filter { $0.outcome.isBridge }
         if bridges.count == 1 { return bridges[0] }
+        if bridges.isEmpty, let b = runningBroker(cands) { return b }
         if bridges.count > 1 {
             throw CLIError(.device, "several bridge dongles are attached (\(bridges.map(\.path).joined(separator: ", "))); pick one with --port PATH")
         }

@@ -117,6 +117,8 @@ struct CLIError: Error, CustomStringConvertible {
         case 0x3002, 0x3001: return " (Wi-Fi is not started on the dongle: run `espnow reset` and retry)"
         case 0x0106: return " (this dongle or its firmware does not support it: reflash a newer bridge firmware)"
         case 0xB001: return " (the dongle is busy: retry)"
+        case 0xB003: return " (refused by the broker sharing this dongle: it would disturb its other clients; see the broker's log, or run it with --allow-admin)"
+        case 0xB004: return " (the broker's dongle is gone: it is reconnecting; retry)"
         default: return ""
         }
     }

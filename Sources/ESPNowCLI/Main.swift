@@ -21,6 +21,7 @@ struct ESPNowCommand: AsyncParsableCommand {
         subcommands: [
             Demo.self, Sim.self, Info.self, Send.self, Listen.self, Peers.self, PMK.self, Channel.self,
             Stats.self, Reset.self, Ping.self, Bench.self, Devices.self, Node.self,
+            Serve.self,
         ]
     )
 

@@ -124,7 +124,7 @@ struct Send: AsyncParsableCommand {
         let packets = try payloads()
         let mac = mac.mac
         let (sync, encrypt, channel, keep, json) = (sync, encrypt, channel, keepPeer, connection.json)
-        let failures = try await Session.run(connection) { s -> Int in
+        let failures = try await Session.run(connection, keepPeers: keepPeer) { s -> Int in
             let d = s.device
             let maxLen = d.info.maxPayload
             if let big = packets.firstIndex(where: { $0.count > maxLen }) {

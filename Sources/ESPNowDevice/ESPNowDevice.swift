@@ -43,6 +43,12 @@ public struct DeviceOptions: Sendable {
     /// ``ESPNowDevice/path`` changes to the new path.
     public var reconnectPath: (@Sendable (_ lastPath: String) async -> String?)?
     public var logger = Logger(label: "espnow.device")
+    /// Token, flags and TLS trust for `unix:`/`tcp://`/`tls://` ports (a broker).
+    public var broker = BrokerClientOptions()
+    /// Sees every event frame on the event loop before the client handles it; returning
+    /// true consumes it (only a RECV may be consumed: the client still needs the others).
+    /// A broker fans events out to its clients this way.
+    public var eventTap: (@Sendable (DecodedFrame) -> Bool)?
 
     public init() {}
 }
@@ -81,7 +87,7 @@ public final class ESPNowDevice: Sendable {
         var code: CommandCode
         var fields: [String: FieldValue]
         var wire: ByteBuffer
-        var continuation: CheckedContinuation<Response, any Error>?
+        var continuation: Reply?
         var attempt = 1
         var maxAttempts: Int
         var attemptTimeout: TimeAmount
@@ -108,12 +114,14 @@ public final class ESPNowDevice: Sendable {
         var record: Bool
         var attempts: Int
         var attemptTimeout: TimeAmount
-        var continuation: CheckedContinuation<Response, any Error>
+        var continuation: Reply
+        /// Told the request id under the state lock, before the frame is written.
+        var assigned: (@Sendable (UInt16) -> Void)?
     }
 
     struct State {
         var path: String
-        var link: SerialLink?
+        var link: (any FrameLink)?
         /// A reconnection loop is running (there is never more than one), and its task
         /// (cancelled by `close()`).
         var reconnecting = false
@@ -157,7 +165,14 @@ public final class ESPNowDevice: Sendable {
         state = NIOLockedValueBox(State(path: path))
     }
 
-    /// Opens `path`, performs the handshake (section 9) and returns the ready client.
+    /// Opens `url` (`unix:PATH`, `tcp://HOST:PORT`, `tls://HOST:PORT`: a broker sharing a
+    /// dongle; or a serial port path), performs the handshake and returns the ready client.
+    public static func connect(url: String, options: DeviceOptions = DeviceOptions()) async throws(ESPNowError) -> ESPNowDevice {
+        try await connect(path: url, options: options)
+    }
+
+    /// Opens `path` (a serial port, or a broker's `unix:`/`tcp://`/`tls://` address),
+    /// performs the handshake (section 9) and returns the ready client.
     public static func connect(path: String, options: DeviceOptions = DeviceOptions()) async throws(ESPNowError) -> ESPNowDevice {
         try options.validate()
         let d = ESPNowDevice(path: path, options: options)
@@ -170,6 +185,10 @@ public final class ESPNowDevice: Sendable {
         d.state.withLockedValue { $0.phase = .ready }
         return d
     }
+
+    /// The event loop of the open link, if any (a broker serves its clients on it, so that
+    /// forwarding a response needs no thread hop).
+    public var linkEventLoop: (any EventLoop)? { state.withLockedValue { $0.link?.eventLoop } }
 
     /// The latest HELLO.
     public var info: DeviceInfo {
@@ -196,7 +215,7 @@ public final class ESPNowDevice: Sendable {
     /// Closes the link; calls in flight fail with `.closed`.
     public func close() async {
         let (link, failed, reconnect) = state.withLockedValue {
-            s -> (SerialLink?, [CheckedContinuation<Response, any Error>], Task<Void, Never>?) in
+            s -> ((any FrameLink)?, [Reply], Task<Void, Never>?) in
             s.phase = .closed
             let l = s.link
             s.link = nil
@@ -217,7 +236,7 @@ public final class ESPNowDevice: Sendable {
     @discardableResult
     public func hardReset() async throws -> Bool {
         guard let l = state.withLockedValue({ $0.link }) else { throw ESPNowError.unplugged(path: path) }
-        return try await l.hardReset()
+        return try await l.resetBoard()
     }
 
     // MARK: - Link
@@ -231,10 +250,10 @@ public final class ESPNowDevice: Sendable {
             s.line = LinePace(bytesPerSecond: nil)
             return s.linkGen
         }
-        let link: SerialLink
+        let link: any FrameLink
         do {
-            link = try await SerialLink.open(
-                path: path, options: options.serial,
+            link = try await FrameLinks.open(
+                path, serial: options.serial, broker: options.broker,
                 onInbound: { [weak self] item in self?.inbound(item, generation: gen) },
                 onClose: { [weak self] err in self?.linkClosed(err, generation: gen) })
         } catch let e as SerialError {
@@ -275,7 +294,7 @@ public final class ESPNowDevice: Sendable {
 
     private func linkClosed(_ err: SerialError, generation: UInt64) {
         let unplugged = if case .unplugged = err { true } else { false }
-        let (failed, reconnect, path) = state.withLockedValue { s -> ([CheckedContinuation<Response, any Error>], Bool, String) in
+        let (failed, reconnect, path) = state.withLockedValue { s -> ([Reply], Bool, String) in
             guard s.linkGen == generation, s.phase != .closed else { return ([], false, s.path) }
             s.link = nil
             s.phase = .disconnected
@@ -323,7 +342,7 @@ public final class ESPNowDevice: Sendable {
             do {
                 try await openAndHandshake(path: target)
             } catch {
-                let l = state.withLockedValue { s -> SerialLink? in
+                let l = state.withLockedValue { s -> (any FrameLink)? in
                     let l = s.link
                     s.link = nil
                     if s.phase != .closed { s.phase = .disconnected }
@@ -348,8 +367,8 @@ public final class ESPNowDevice: Sendable {
     }
 
     /// Removes every pending and queued call; returns their continuations.
-    private static func drainAll(_ s: inout State) -> [CheckedContinuation<Response, any Error>] {
-        var out: [CheckedContinuation<Response, any Error>] = []
+    private static func drainAll(_ s: inout State) -> [Reply] {
+        var out: [Reply] = []
         for (_, p) in s.pending {
             p.timer?.cancel()
             if let c = p.continuation { out.append(c) }
@@ -381,34 +400,66 @@ public final class ESPNowDevice: Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Response, any Error>) in
-                let refusal: ESPNowError? = state.withLockedValue { s -> ESPNowError? in
-                    switch s.phase {
-                    case .closed: return .closed
-                    case .disconnected: return .unplugged(path: s.path)
-                    case .mismatch: return s.foreignHello.map { .protocolMismatch($0) } ?? .closed
-                    default: break
-                    }
-                    s.queue.append(Queued(token: token, code: code, fields: fields, body: body, internalCall: isInternal,
-                                          record: record, attempts: attempts ?? options.attempts,
-                                          attemptTimeout: options.attemptTimeout, continuation: c))
-                    admit(&s)
-                    return nil
-                }
-                if let e = refusal {
-                    c.resume(throwing: e)
-                } else if Task.isCancelled {
-                    cancel(token: token)
-                }
+                let q = Queued(token: token, code: code, fields: fields, body: body, internalCall: isInternal,
+                               record: record, attempts: attempts ?? options.attempts,
+                               attemptTimeout: options.attemptTimeout, continuation: .continuation(c))
+                if enqueue(q), Task.isCancelled { cancel(token: token) }
             }
         } onCancel: {
             cancel(token: token)
         }
     }
 
+    /// Queues `q` unless the client cannot take calls now (then `q` is failed at once).
+    private func enqueue(_ q: Queued) -> Bool {
+        let refusal: ESPNowError? = state.withLockedValue { s -> ESPNowError? in
+            switch s.phase {
+            case .closed: return .closed
+            case .disconnected: return .unplugged(path: s.path)
+            case .mismatch: return s.foreignHello.map { .protocolMismatch($0) } ?? .closed
+            default: break
+            }
+            s.queue.append(q)
+            admit(&s)
+            return nil
+        }
+        if let e = refusal {
+            q.continuation.resume(throwing: e)
+            return false
+        }
+        return true
+    }
+
+    /// Sends a request decoded elsewhere (a broker forwarding a client's) without waiting:
+    /// queued in call order, so requests keep their order on the wire. `assigned` learns the
+    /// request id under the client's lock before the frame is written (to route its
+    /// SEND_STATUS events); `completion` gets the response's outputs or the error. Recorded
+    /// for the restore like any call when `record` is set.
+    public func forward(_ code: CommandCode, _ fields: [String: FieldValue], record: Bool,
+                        assigned: (@Sendable (UInt16) -> Void)? = nil,
+                        completion: @escaping @Sendable (Result<[String: FieldValue], ESPNowError>) -> Void) {
+        guard let layout = MessageLayout.find(kind: .request, code: code.rawValue),
+              let body = try? layout.encodeBody(fields) else {
+            completion(.failure(.invalidArgument("no request layout for \(code) with these fields")))
+            return
+        }
+        let token = state.withLockedValue { s -> UInt64 in
+            s.nextToken += 1
+            return s.nextToken
+        }
+        var q = Queued(token: token, code: code, fields: fields, body: body, internalCall: false, record: record,
+                       attempts: options.attempts, attemptTimeout: options.attemptTimeout,
+                       continuation: .callback({ r in
+                           completion(r.map(\.fields).mapError { ($0 as? ESPNowError) ?? .closed })
+                       }))
+        q.assigned = assigned
+        _ = enqueue(q)
+    }
+
     /// Cancelling a queued call removes it; cancelling a sent one only detaches the caller:
     /// the request keeps its place in the window until its response arrives.
     private func cancel(token: UInt64) {
-        let c: CheckedContinuation<Response, any Error>? = state.withLockedValue { s in
+        let c: Reply? = state.withLockedValue { s in
             if let i = s.queue.firstIndex(where: { $0.token == token }) {
                 return s.queue.remove(at: i).continuation
             }
@@ -442,6 +493,7 @@ public final class ESPNowDevice: Sendable {
             let q = s.queue.remove(at: i)
             let id = s.nextID
             s.nextID &+= 1
+            q.assigned?(id)
             let wire: ByteBuffer
             do {
                 wire = try FrameEncoding.encode(Frame(kind: .request, id: id, code: q.code.rawValue, body: q.body),
@@ -469,7 +521,7 @@ public final class ESPNowDevice: Sendable {
 
     /// `expiry` identifies the timer: a stale one (the call moved on) finds another count.
     private func attemptTimedOut(_ id: UInt16, _ gen: UInt64, _ expiry: Int) {
-        let failed: (CheckedContinuation<Response, any Error>?, CommandCode, Int)? = state.withLockedValue { s in
+        let failed: (Reply?, CommandCode, Int)? = state.withLockedValue { s in
             guard s.epoch == gen, var p = s.pending[id], p.expiries == expiry else { return nil }
             let now = NIODeadline.now()
             p.expiries += 1
@@ -534,7 +586,7 @@ public final class ESPNowDevice: Sendable {
                 s.rxFrames += 1
             }
         case .foreignHello(let h):
-            let failed = state.withLockedValue { s -> [CheckedContinuation<Response, any Error>] in
+            let failed = state.withLockedValue { s -> [Reply] in
                 guard s.linkGen == generation else { return [] }
                 s.foreignHello = h
                 s.phase = .mismatch
@@ -550,7 +602,9 @@ public final class ESPNowDevice: Sendable {
             }
             switch f.header.kind {
             case .response: response(f, generation: generation)
-            case .event: event(f, generation: generation)
+            case .event:
+                if let tap = options.eventTap, tap(f), f.header.code == EventCode.recv.rawValue { return }
+                event(f, generation: generation)
             case .request: break
             }
         }
@@ -674,16 +728,24 @@ public final class ESPNowDevice: Sendable {
             }
             s.epoch += 1
             s.info = info
-            s.phase = .restoring
+            // Behind a broker the broker restores the dongle's state for all its clients.
+            s.phase = info.isBrokered ? .ready : .restoring
             s.counters.reboots += 1
             let failed = Array(s.pending.values)
             for p in failed { p.timer?.cancel() }
             s.pending.removeAll()
+            if info.isBrokered { admit(&s) }
             return (failed, s.epoch)
         }
         eventStream.yield(.hello(info))
         guard let (failed, gen) = outcome else { return }
         for p in failed { p.continuation?.resume(throwing: ESPNowError.deviceRebooted(command: p.code)) }
+        if info.isBrokered {
+            logger.warning("the broker's dongle rebooted; the broker restored its state",
+                           metadata: ["port": "\(path)", "boot": "\(info.bootCount)", "failed_calls": "\(failed.count)"])
+            eventStream.yield(.rebooted(info, failedCalls: failed.count))
+            return
+        }
         logger.warning("dongle rebooted; restoring state",
                        metadata: ["port": "\(path)", "boot": "\(info.bootCount)", "failed_calls": "\(failed.count)"])
         eventStream.yield(.rebooted(info, failedCalls: failed.count))
@@ -730,4 +792,19 @@ public struct PacketSequence: AsyncSequence, Sendable {
         }
     }
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(queue: queue) }
+}
+
+/// Where a call's outcome goes: an awaiting task, or a callback (``ESPNowDevice/forward``).
+enum Reply: Sendable {
+    case continuation(CheckedContinuation<ESPNowDevice.Response, any Error>)
+    case callback(@Sendable (Result<ESPNowDevice.Response, any Error>) -> Void)
+
+    func resume(with r: Result<ESPNowDevice.Response, any Error>) {
+        switch self {
+        case .continuation(let c): c.resume(with: r)
+        case .callback(let f): f(r)
+        }
+    }
+
+    func resume(throwing e: any Error) { resume(with: .failure(e)) }
 }

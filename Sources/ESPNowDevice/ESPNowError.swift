@@ -39,6 +39,11 @@ public enum ESPNowError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .esp(let e, let c) where e == .bridgeRefused:
+            "\(c.name) refused by the broker: it would disturb its other clients (or the peer is another client's); "
+                + "the broker's log says why (`espnow serve --allow-admin` permits admin calls)"
+        case .esp(let e, let c) where e == .bridgeNoDevice:
+            "\(c.name) failed: the broker's dongle is gone (unplugged or rebooting); the broker is reconnecting"
         case .esp(let e, let c): "\(c.name) failed: \(e)"
         case .timeout(let c, let n): "\(c.name): no response after \(n) attempts"
         case .deviceRebooted(let c): "\(c.name): the dongle rebooted while the call was in flight"

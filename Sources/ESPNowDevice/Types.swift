@@ -29,6 +29,8 @@ public struct DeviceInfo: Sendable, Hashable {
 
     public var supportsV2: Bool { caps & 1 != 0 || espnowVersion >= 2 }
     public var isSimulated: Bool { caps & (1 << 3) != 0 }
+    /// The HELLO came from a broker sharing the dongle (PROTOCOL.md, "Multiplexing").
+    public var isBrokered: Bool { caps & BrokerWire.brokeredCap != 0 }
 
     init(fields f: [String: FieldValue]) throws(ESPNowError) {
         func u(_ n: String) throws(ESPNowError) -> UInt64 {

@@ -190,6 +190,9 @@ public struct ESPError: RawRepresentable, Sendable, Hashable, CustomStringConver
         0x306D: "ESP_ERR_ESPNOW_CHAN",
         0xB001: "ESP_ERR_BRIDGE_BUSY",
         0xB002: "ESP_ERR_BRIDGE_STALE",
+        // Answered by a broker (PROTOCOL.md section 12).
+        0xB003: "ESP_ERR_BRIDGE_REFUSED",
+        0xB004: "ESP_ERR_BRIDGE_NO_DEVICE",
     ]
 
     /// The name, or `nil` for a value not in section 5.

@@ -1,0 +1,102 @@
+import ESPNowWire
+import NIOCore
+import NIOPosix
+
+/// A bidirectional frame link to a dongle, or to a broker that shares one: what the device
+/// client needs from its transport. ``SerialLink`` (a tty) and ``SocketLink`` (a Unix or
+/// TCP/TLS socket to `espnow serve`) implement it.
+public protocol FrameLink: AnyObject, Sendable {
+    /// What the link was opened with (a tty path or a `unix:`/`tcp://`/`tls://` address).
+    var path: String { get }
+    var eventLoop: any EventLoop { get }
+    var allocator: ByteBufferAllocator { get }
+    /// Queues `message` and flushes. Errors after a close are reported through `onClose`.
+    func write(_ message: LinkOutbound)
+    /// Writes raw bytes (the handshake's lone `0x00`).
+    func writeRaw(_ bytes: [UInt8])
+    /// Closes the link (idempotent); `onClose` gets `.closed`.
+    func close() async
+    /// Resets the board through the modem lines; false when the link has none.
+    func resetBoard() async throws -> Bool
+    /// Follows a SET_BAUD on the host side (a no-op where there is no baud rate).
+    func setBaudRate(_ baud: Int) throws
+}
+
+extension SerialLink: FrameLink {
+    public func resetBoard() async throws -> Bool { try await hardReset(pulse: .milliseconds(100)) }
+}
+
+/// Where a link goes: `PATH` (a serial port), `unix:PATH`, `tcp://HOST:PORT` (plaintext, for a
+/// broker started with `--insecure` on loopback) or `tls://HOST:PORT`.
+public enum LinkAddress: Sendable, Hashable, CustomStringConvertible {
+    case serial(path: String)
+    case unix(path: String)
+    case tcp(host: String, port: Int, tls: Bool)
+
+    /// Parses a port argument; nil when a `unix:`/`tcp://`/`tls://` address is malformed.
+    public init?(_ text: String) {
+        if text.hasPrefix("unix://") {
+            let p = String(text.dropFirst(7))
+            guard !p.isEmpty else { return nil }
+            self = .unix(path: p)
+        } else if text.hasPrefix("unix:") {
+            let p = String(text.dropFirst(5))
+            guard !p.isEmpty else { return nil }
+            self = .unix(path: p)
+        } else if text.hasPrefix("tcp://") || text.hasPrefix("tls://") {
+            let tls = text.hasPrefix("tls://")
+            let rest = text.dropFirst(6)
+            let host: Substring
+            let portText: Substring
+            if rest.hasPrefix("[") {
+                // [v6 address]:port
+                guard let close = rest.firstIndex(of: "]") else { return nil }
+                host = rest[rest.index(after: rest.startIndex)..<close]
+                let after = rest[rest.index(after: close)...]
+                guard after.hasPrefix(":") else { return nil }
+                portText = after.dropFirst()
+            } else {
+                guard let colon = rest.lastIndex(of: ":") else { return nil }
+                host = rest[..<colon]
+                portText = rest[rest.index(after: colon)...]
+            }
+            guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
+            self = .tcp(host: String(host), port: port, tls: tls)
+        } else {
+            self = .serial(path: text)
+        }
+    }
+
+    /// True for the socket forms (a broker at the other end).
+    public var isBroker: Bool {
+        if case .serial = self { return false }
+        return true
+    }
+
+    public var description: String {
+        switch self {
+        case .serial(let p): p
+        case .unix(let p): "unix:\(p)"
+        case .tcp(let h, let p, let tls): "\(tls ? "tls" : "tcp")://\(h.contains(":") ? "[\(h)]" : h):\(p)"
+        }
+    }
+}
+
+/// Opens the link an address names.
+public enum FrameLinks {
+    public static func open(_ address: String, serial: SerialOptions, broker: BrokerClientOptions,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            onInbound: @escaping @Sendable (LinkInbound) -> Void,
+                            onClose: @escaping @Sendable (SerialError) -> Void) async throws -> any FrameLink {
+        guard let a = LinkAddress(address) else {
+            throw SerialError.openFailed(path: address, errno: 0,
+                                         reason: "not a port: use PATH, unix:PATH, tcp://HOST:PORT or tls://HOST:PORT")
+        }
+        switch a {
+        case .serial(let p):
+            return try await SerialLink.open(path: p, options: serial, group: group, onInbound: onInbound, onClose: onClose)
+        default:
+            return try await SocketLink.open(a, options: broker, group: group, onInbound: onInbound, onClose: onClose)
+        }
+    }
+}

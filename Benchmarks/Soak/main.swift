@@ -26,8 +26,10 @@ for i in phases.indices { phases[i].progress = true }
 var reports: [SoakReport] = []
 for p in phases {
     print("\(p.name): \(p.messages) messages, \(p.reboots) reboots, \(p.unplugs) unplugs, seed \(p.seed)")
+    fflush(nil)  // progress shows as it happens, also in a log file
     let r = try await Soak.run(p)
     print(r)
+    fflush(nil)
     reports.append(r)
 }
 let total = reports.reduce(into: (m: 0, s: 0.0, c: 0, t: 0, u: 0, h: 0)) {

@@ -277,7 +277,10 @@ public enum Soak {
                         try await Task.sleep(for: .milliseconds(100))
                         try await air.replug(index)
                     }
-                    if phase.progress { print("  \(phase.name): \(kind) dongle \(index) after \(at) messages") }
+                    if phase.progress {
+                        print("  \(phase.name): \(kind) dongle \(index) after \(at) messages")
+                        fflush(nil)
+                    }
                 }
             }
             try await g.waitForAll()

@@ -38,7 +38,15 @@ extension ESPNowDevice {
     }
 
     /// RESET (`esp_restart`): answered, then the dongle reboots; the client restores its state.
-    public func reset() async throws { _ = try await call(.reset, [:], record: false) }
+    /// Sent once, never retransmitted: a copy reaching the restarted dongle would restart
+    /// it again. If the answer is lost, the reboot itself (its HELLO) completes the call.
+    public func reset() async throws {
+        do {
+            _ = try await call(.reset, [:], record: false, attempts: 1)
+        } catch ESPNowError.deviceRebooted(command: .reset) {
+            return
+        }
+    }
 
     /// STATS: the 19 device counters; `clear` zeroes them after reading.
     public func stats(clear: Bool = false) async throws -> DeviceStats {
@@ -51,6 +59,9 @@ extension ESPNowDevice {
         guard let b = UInt32(exactly: baud), b > 0 else { throw ESPNowError.invalidArgument("baud \(baud)") }
         _ = try await call(.setBaud, ["baud": .uint(UInt64(b))], record: false)
         if let l = state.withLockedValue({ $0.link }) { try l.setBaudRate(baud) }
+        state.withLockedValue { s in
+            if s.line.bytesPerSecond != nil { s.line = LinePace(bytesPerSecond: baud / 10) }  // retry timing follows
+        }
         _ = try await ping()
     }
 

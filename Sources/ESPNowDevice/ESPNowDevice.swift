@@ -565,7 +565,7 @@ public final class ESPNowDevice: Sendable {
             case .retransmit, .retransmitUncounted:
                 if verdict == .retransmit { p.attempt += 1 }
                 guard let link = s.link else { break }
-                if p.attempt > p.maxAttempts {
+                if p.attempt > p.maxAttempts || p.maxAttempts == 1 {  // 1: never retransmitted
                     // Every counted attempt went unanswered; give up only once the call is
                     // `minimumCallTime` old: a dongle sharing a busy machine's CPU (the
                     // simulator) can be late without being gone.

@@ -10,7 +10,7 @@ import Testing
         let pcap = FileManager.default.temporaryDirectory.appendingPathComponent("espnow-test-\(UUID().uuidString).pcap").path
         defer { try? FileManager.default.removeItem(atPath: pcap) }
 
-        let listener = try Harness.Running(Harness.espnow, ["listen", "--port", rx.port, "--count", "3", "--timeout", "30",
+        let listener = try Harness.Running(Harness.espnow, ["listen", "--port", rx.port, "--count", "3", "--timeout", "120",
                                                             "--from", tx.mac, "--json", "--pcap", pcap])
         try await listener.waitForStderr("listening on")
         // Three text lines from stdin, broadcast, sync: the broadcast peer is registered for the call.
@@ -70,7 +70,7 @@ import Testing
         #expect(payloads == [Array("one".utf8), Array("two".utf8), Array("three".utf8)])
 
         // Unicast binary (--hex) to the listener's own MAC: no payload_text for invalid UTF-8.
-        let listener2 = try Harness.Running(Harness.espnow, ["listen", "--port", rx.port, "--count", "1", "--timeout", "30", "--json"])
+        let listener2 = try Harness.Running(Harness.espnow, ["listen", "--port", rx.port, "--count", "1", "--timeout", "120", "--json"])
         try await listener2.waitForStderr("listening on")
         let hexSend = try await Harness.run(["send", "--port", tx.port, rx.mac, "fffe00", "--hex", "--sync"])
         #expect(hexSend.status == 0, "\(hexSend.stderr)")

@@ -89,7 +89,8 @@ enum Harness {
             return r
         }
 
-        /// Waits until stderr contains `text` (the process announces readiness there).
+        /// Waits until stderr contains `text` (the process announces readiness there); a hang
+        /// guard: the whole parallel suite beside a CPU hog took over 20 s to start one.
         func waitForStderr(_ text: String, seconds: Double = 90) async throws {
             let end = Date().addingTimeInterval(seconds)
             while Date() < end {

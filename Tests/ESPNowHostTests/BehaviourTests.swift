@@ -123,8 +123,11 @@ struct BehaviourTests {
             }
             #expect(inactive.active() == false)
             // The device's own count agrees: only the PING and this STATS reached it.
-            let rx = try await d.stats()["link_rx_frames"]
-            #expect(UInt64(rx) == d.hostCounters.framesSent)
+            // (A copy retransmitted on a busy machine counts on the host; the device counts
+            // the ones that arrived before it answered STATS.)
+            let rx = UInt64(try await d.stats()["link_rx_frames"])
+            let h = d.hostCounters
+            #expect(rx <= h.framesSent && rx + h.retransmissions >= h.framesSent, "device \(rx), host \(h.framesSent)")
         }
     }
 

@@ -74,12 +74,12 @@ let package = Package(
         .executableTarget(
             name: "codec-bench",
             dependencies: ["ESPNowWire", "BridgeCore"],
-            path: "Sources/CodecBench"
+            path: "Benchmarks/CodecBench"
         ),
         .executableTarget(
             name: "wire-demo",
             dependencies: ["ESPNowWire", "BridgeCore"],
-            path: "Sources/WireDemo"
+            path: "Benchmarks/WireDemo"
         ),
         .testTarget(
             name: "ESPNowWireTests",
@@ -244,7 +244,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            path: "Sources/HostBench"
+            path: "Benchmarks/HostBench"
         ),
         // The sensor gateway: dongles -> decoders -> SQLite or PostgreSQL (docs/GATEWAY.md).
         .target(

@@ -115,6 +115,9 @@ struct Context {
     var vars: [String: String]
     var within: Double
     var bed: Testbed?
+    /// Consecutive sends are one group: a reply to the first may arrive before the second
+    /// goes out, so only the first send of a group starts the expects' window.
+    var previousStepWasSend = false
 
     init(vars: [String: String], within: Double) {
         self.vars = vars
@@ -279,6 +282,7 @@ struct Context {
     // MARK: Running
 
     mutating func run(_ step: Scenario.Step) async throws {
+        defer { previousStepWasSend = step.kind == .send }
         do {
             try await execute(step)
         } catch let f as StepFailure where f.step == nil {
@@ -302,8 +306,9 @@ struct Context {
             let d = try dongleIndex(a["from"])
             let times = try int(a["times"], "times") ?? 1
             let wantAck: Bool = if case .bool(let b)? = a["ack"] { b } else { false }
-            // What a later expect looks at starts here: replies to this send, not earlier traffic.
-            bed.ignoreEarlierPackets()
+            // What a later expect looks at starts here: replies to this send (and to the sends
+            // right after it), not earlier traffic.
+            if !previousStepWasSend { bed.ignoreEarlierPackets() }
             for _ in 0..<max(times, 1) {
                 let acked = try await bed.send(try payload(a), to: to, from: d)
                 if wantAck && !acked {

@@ -192,7 +192,12 @@ struct RobustnessTests {
             print("slow client: received \(received), reported dropped \(reported); broker dropped \(c.droppedForClients) for it")
             #expect(c.droppedPacketsForClients > 0)
             #expect(received + Int(reported) == n)
-            #expect(reported == c.droppedPacketsForClients + k.deviceDropped)
+            // The keeper's DROPPED reports are the dongle's own plus any the broker made for the
+            // keeper on a busy machine; the broker's counter sums both clients.
+            let dongleDrops = Int(f.broker.device.hostCounters.deviceDropped[1] ?? 0)
+            let keeperBrokerDrops = Int(k.deviceDropped) - dongleDrops
+            #expect(keeperBrokerDrops >= 0)
+            #expect(Int(reported) == Int(c.droppedPacketsForClients) - keeperBrokerDrops + dongleDrops)
             await keeper.close()
         }
     }

@@ -57,8 +57,14 @@ static void port_notify(void *ctx)
 }
 
 /* Survives software resets, panics and watchdog resets: the core counts in it the
- * received packets a restart would lose, and reports them in the next HELLO. */
+ * received packets a restart would lose, and reports them in the next HELLO. Chips
+ * without RTC memory (ESP32-C2, C61) keep it in DRAM's .noinit, which a software
+ * reset leaves alone too. */
+#if CONFIG_SOC_RTC_FAST_MEM_SUPPORTED || CONFIG_SOC_RTC_SLOW_MEM_SUPPORTED
 static RTC_NOINIT_ATTR br_persist_t s_rtc_persist;
+#else
+static __NOINIT_ATTR br_persist_t s_rtc_persist;
+#endif
 
 static const br_port_t s_port = {
     .link_write = port_write,

@@ -253,10 +253,7 @@ struct AirTests {
         dev.attempts = 25  // a call fails only if 25 transmissions in a row are hit
         try await withAir(options, device: dev) { air, es in
             let (a, b) = (es[0], es[1])
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let peer = try await sta(b)
             try await a.addPeer(peer)
             let before = try await a.device.stats()
@@ -317,10 +314,7 @@ struct AirTests {
     @Test func rebootViaControlSocketMidTraffic() async throws {
         try await withAir(AirOptions(dongles: 2)) { air, es in
             let (a, b) = (es[0], es[1])
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let peer = try await sta(b)
             try await a.addPeer(peer)
             try await a.config(rxbuf: 1024)
@@ -388,10 +382,7 @@ struct AirTests {
     @Test func unplugReplugViaControlSocket() async throws {
         try await withAir(AirOptions(dongles: 2)) { air, es in
             let (a, b) = (es[0], es[1])
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let peer = try await sta(b)
             try await a.addPeer(peer)
             #expect(try await a.send(peer, "before"))

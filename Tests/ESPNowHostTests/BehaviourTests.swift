@@ -216,10 +216,7 @@ struct BehaviourTests {
     @Test func cancellingRecvLosesNothing() async throws {
         try await withESPNow(2) { es, _ in
             let (a, b) = (es[0], es[1])
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let peer = try await sta(b)
             try await a.addPeer(peer)
             let n = 200
@@ -251,10 +248,7 @@ struct BehaviourTests {
     @Test func cancellingSyncSendLeavesClientUsable() async throws {
         try await withESPNow(2) { es, _ in
             let (a, b) = (es[0], es[1])
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let peer = try await sta(b)
             try await a.addPeer(peer)
             var tasks: [Task<Bool, any Error>] = []
@@ -275,10 +269,7 @@ struct BehaviourTests {
     @Test func recoveryAfterResetMidTraffic() async throws {
         try await withESPNow(2) { es, _ in
             let (a, b) = (es[0], es[1])
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let peer = try await sta(b)
             try await a.addPeer(peer)
             try await a.setPMK([UInt8](repeating: 3, count: 16))

@@ -144,10 +144,7 @@ struct EndingTests {
     @Test func queuedPacketsComeBeforeTheError() async throws {
         try await withAir(AirOptions(dongles: 2), device: Self.noReconnect()) { air, es in
             let (a, b) = (es[0], es[1])
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let peer = try await sta(b)
             try await a.addPeer(peer)
             #expect(try await a.send(peer, "one"))

@@ -5,12 +5,17 @@ import ESPNowSimulator
 import Foundation
 import Testing
 
-/// Both dongles' STA interfaces up and ESP-NOW initialised, `b` registered on `a`.
-func pair(_ es: [ESPNow]) async throws -> (a: ESPNow, b: ESPNow, peer: [UInt8]) {
+/// Every dongle's STA interface up and ESP-NOW initialised, as each seed example starts.
+func activateAll(_ es: [ESPNow]) async throws {
     for e in es {
         try await WLAN(.sta, e).active(true)
         try await e.initialize()
     }
+}
+
+/// Both dongles' STA interfaces up and ESP-NOW initialised, `b` registered on `a`.
+func pair(_ es: [ESPNow]) async throws -> (a: ESPNow, b: ESPNow, peer: [UInt8]) {
+    try await activateAll(es)
     let peer = try await sta(es[1])
     try await es[0].addPeer(peer)
     return (es[0], es[1], peer)

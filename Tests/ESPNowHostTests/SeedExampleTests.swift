@@ -60,10 +60,7 @@ struct SeedExampleTests {
 
     @Test func broadcastAndSendToAllSkipsBroadcast() async throws {
         try await withESPNow(3) { es, _ in
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let bcast: [UInt8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
             try await es[0].addPeer(bcast)
             #expect(try await es[0].send(bcast, Array("to all".utf8), true))  // always true for broadcast
@@ -127,10 +124,7 @@ struct SeedExampleTests {
     @Test func iterationAndOnRecvCallbackDraining() async throws {
         try await withESPNow(2) { es, _ in
             let (a, b) = (es[0], es[1])
-            for e in es {
-                try await WLAN(.sta, e).active(true)
-                try await e.initialize()
-            }
+            try await activateAll(es)
             let peer = try await sta(b)
             try await a.addPeer(peer)
             // Iteration yields (mac, msg), waiting for each (never (nil, nil), as aioespnow).

@@ -25,8 +25,15 @@ private struct VectorFile: Decodable {
         var reason: String
         var testDescription: String { name }
     }
+    /// Section 12: frames only a broker decodes in full (BROKER_OPEN) and its answers.
+    struct BrokerPart: Decodable {
+        var code: Int
+        var vectors: [Vector]
+        var rejects: [Reject]
+    }
     var vectors: [Vector]
     var rejects: [Reject]
+    var broker: BrokerPart
 }
 
 /// A body value as JSON holds it: a number or a string.
@@ -197,6 +204,40 @@ struct CCodecVectorTests {
             "bad_body": BR_ERR_BAD_BODY,
         ]
         #expect(r == names[reject.reason], "\(reject.name): got \(r)")
+    }
+
+    /// The firmware is not a broker: BROKER_OPEN frames (good or bad body) are valid frames
+    /// with a code it has no layout for, which its dispatcher answers NOT_SUPPORTED; a
+    /// brokered HELLO response decodes with the same layout as the dongle's.
+    @Test("broker part", arguments: vectorFile.broker.vectors)
+    fileprivate func brokerVector(_ vector: VectorFile.Vector) throws {
+        var encoded = bytes(hex: vector.wire_hex)
+        encoded.removeLast()
+        var scratch = [UInt8](repeating: 0, count: Int(BR_MAX_ENCODED))
+        var frame = br_frame_t()
+        try #require(br_frame_decode(encoded, encoded.count, &scratch, scratch.count, &frame) == BR_OK)
+        #expect(frame.kind == kinds[vector.fields.kind])
+        if vector.fields.code == "BROKER_OPEN" {
+            #expect(Int(frame.code) == vectorFile.broker.code)
+            #expect(br_msg_find(frame.kind, frame.code) == nil)
+        } else {
+            let m = try #require(br_msg_find(frame.kind, frame.code))
+            var values = [br_value_t](repeating: br_value_t(), count: Int(BR_MAX_FIELDS))
+            try #require(br_msg_decode(m, frame.body, Int(frame.body_len), &values) == BR_OK)
+            #expect(fieldsFromC(m, values) == vector.fields.body)
+            if case .int(let caps)? = vector.fields.body["caps"] { #expect(caps & 0x80 != 0) }
+        }
+        withExtendedLifetime(scratch) {}
+    }
+
+    @Test("broker part rejects", arguments: vectorFile.broker.rejects)
+    fileprivate func brokerReject(_ reject: VectorFile.Reject) {
+        var encoded = bytes(hex: reject.wire_hex)
+        encoded.removeLast()
+        var scratch = [UInt8](repeating: 0, count: Int(BR_MAX_ENCODED))
+        var frame = br_frame_t()
+        #expect(br_frame_decode(encoded, encoded.count, &scratch, scratch.count, &frame) == BR_OK)
+        #expect(Int(frame.code) == vectorFile.broker.code && br_msg_find(frame.kind, frame.code) == nil)
     }
 
     @Test func everyLayoutHasAVector() {

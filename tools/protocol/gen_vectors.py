@@ -165,6 +165,15 @@ EVENTS: dict[str, tuple[int, object]] = {
     "WIFI_EVENT": (0x85, [("event", "u8"), ("channel", "u8"), ("reason", "u16")]),
 }
 
+# Section 12: a broker implements every command above plus BROKER_OPEN; a dongle
+# does not know 0x70 (it answers ESP_ERR_NOT_SUPPORTED), so the broker vectors
+# live in their own part of the file and decode only with this table.
+BROKER_TOKEN_MAX = 64
+BROKER_COMMANDS: dict[str, tuple[int, list, list]] = {
+    **COMMANDS,
+    "BROKER_OPEN": (0x70, [("flags", "u8"), ("token", "bytes", BROKER_TOKEN_MAX)], []),
+}
+
 CMD_BY_CODE = {v[0]: k for k, v in COMMANDS.items()}
 EVT_BY_CODE = {v[0]: k for k, v in EVENTS.items()}
 assert len(CMD_BY_CODE) == len(COMMANDS) and len(EVT_BY_CODE) == len(EVENTS)
@@ -383,7 +392,7 @@ def response_layout(code_name: str) -> list:
     return COMMANDS[code_name][2]
 
 
-def encode_frame(fields: dict) -> bytes:
+def encode_frame(fields: dict, commands: dict = COMMANDS) -> bytes:
     """fields -> decoded frame (header + body + CRC)."""
     assert fields["version"] == PROTOCOL_VERSION
     kind = KIND_BY_NAME[fields["kind"]]
@@ -395,7 +404,7 @@ def encode_frame(fields: dict) -> bytes:
         payload = encode_recv(body) if layout == RECV else encode_layout(layout, body)
     else:
         assert list(fields.keys()) == ["version", "kind", "id", "code", "body"], fields.keys()
-        code, req_layout, out_layout = COMMANDS[fields["code"]]
+        code, req_layout, out_layout = commands[fields["code"]]
         assert 0 <= fields["id"] <= 0xFFFF
         hdr = bytes([(PROTOCOL_VERSION << 4) | kind]) + struct.pack("<HB", fields["id"], code)
         if kind == KIND_REQUEST:
@@ -415,8 +424,8 @@ def encode_frame(fields: dict) -> bytes:
     return frame
 
 
-def encode_wire(fields: dict) -> bytes:
-    return cobs_encode(encode_frame(fields)) + b"\x00"
+def encode_wire(fields: dict, commands: dict = COMMANDS) -> bytes:
+    return cobs_encode(encode_frame(fields, commands)) + b"\x00"
 
 
 def seal(raw: bytes) -> bytes:
@@ -424,7 +433,7 @@ def seal(raw: bytes) -> bytes:
     return cobs_encode(raw + struct.pack("<I", crc32(raw))) + b"\x00"
 
 
-def decode_frame(frame: bytes) -> dict:
+def decode_frame(frame: bytes, commands: dict = COMMANDS) -> dict:
     """Decoded frame -> fields. Check order after COBS: truncated, CRC,
     version, kind, header, body."""
     if len(frame) < 6:
@@ -450,12 +459,13 @@ def decode_frame(frame: bytes) -> dict:
     if len(content) < 4:
         raise Reject("truncated", f"{len(content)} bytes before the CRC < 4-byte header")
     rid, code = struct.unpack("<HB", content[1:4])
-    if code not in CMD_BY_CODE:
+    by_code = {v[0]: k for k, v in commands.items()}
+    if code not in by_code:
         raise Reject("unknown_code", f"command code 0x{code:02x}")
-    name = CMD_BY_CODE[code]
+    name = by_code[code]
     body = content[4:]
     if kind == KIND_REQUEST:
-        dec = decode_layout(COMMANDS[name][1], body)
+        dec = decode_layout(commands[name][1], body)
     else:
         if len(body) < 4:
             raise Reject("bad_body", f"response body of {len(body)} bytes has no err")
@@ -465,11 +475,11 @@ def decode_frame(frame: bytes) -> dict:
                 raise Reject("bad_body", f"err {err} with {len(body) - 4} extra byte(s)")
             dec = {"err": err}
         else:
-            dec = {"err": 0, **decode_layout(COMMANDS[name][2], body[4:])}
+            dec = {"err": 0, **decode_layout(commands[name][2], body[4:])}
     return {"version": ver, "kind": KIND_NAMES[kind], "id": rid, "code": name, "body": dec}
 
 
-def decode_wire(wire: bytes) -> dict:
+def decode_wire(wire: bytes, commands: dict = COMMANDS) -> dict:
     """One wire frame (encoded bytes + 0x00 delimiter) -> fields."""
     assert len(wire) >= 2 and wire[-1] == 0 and 0 not in wire[:-1], "not one frame"
     enc = wire[:-1]
@@ -478,7 +488,7 @@ def decode_wire(wire: bytes) -> dict:
     dec = cobs_decode(enc)
     if len(dec) > MAX_DECODED:
         raise Reject("oversize", f"decoded frame of {len(dec)} bytes > {MAX_DECODED}")
-    return decode_frame(dec)
+    return decode_frame(dec, commands)
 
 
 # --------------------------------------------------------------------------
@@ -764,6 +774,10 @@ def build_vectors() -> list[dict]:
     add("error_espnow_no_mem", resp(0x0409, "ESPNOW_SEND", 0x3067),
         "ESP_ERR_ESPNOW_NO_MEM: send_slots full")
     add("error_bridge_busy", resp(0x040A, "ESPNOW_SEND", 0xB001), "ESP_ERR_BRIDGE_BUSY")
+    add("error_bridge_refused", resp(0x040D, "ESPNOW_DEL_PEER", 0xB003),
+        "ESP_ERR_BRIDGE_REFUSED (section 12): a broker refuses to delete a peer other clients hold")
+    add("error_bridge_no_device", resp(0x040E, "ESPNOW_SEND", 0xB004),
+        "ESP_ERR_BRIDGE_NO_DEVICE (section 12): the broker's dongle is gone or rebooted during the call")
     add("error_hello_fail", resp(0x040B, "HELLO", -1),
         "an error response to a command whose outputs are long has only err")
     add("error_fetch_peer_not_found", resp(0x040C, "ESPNOW_FETCH_PEER", 0x3069),
@@ -1034,7 +1048,7 @@ def check_vectors(vectors: list[dict]) -> None:
     for e in EVENTS:
         assert ("event", e, True) in seen, e
     errs = {v["fields"]["body"]["err"] for v in vectors if v["fields"]["kind"] == "response"}
-    assert {-1, 0x102, 0x104, 0x106, 0x3002, 0x3065, 0x3069, 0x306B, 0xB001} <= errs
+    assert {-1, 0x102, 0x104, 0x106, 0x3002, 0x3065, 0x3069, 0x306B, 0xB001, 0xB003, 0xB004} <= errs
 
 
 def check_rejects(rejects: list[dict]) -> None:
@@ -1062,6 +1076,63 @@ def check_rejects(rejects: list[dict]) -> None:
     assert {r["reason"] for r in rejects} == set(REASONS)
 
 
+# --------------------------------------------------------------------------
+# Broker vectors (section 12): BROKER_OPEN and what a broker answers
+# --------------------------------------------------------------------------
+
+
+def build_broker() -> dict:
+    V: list[dict] = []
+    R: list[dict] = []
+
+    def add(name, fields, comment):
+        V.append({"name": name, "comment": comment, "fields": fields})
+
+    token = b"s3cret-token".hex()
+    add("broker_open_request", req(0, "BROKER_OPEN", {"flags": 0, "token": ""}),
+        "the first request of a client (id 0), no token: a broker without a token accepts it")
+    add("broker_open_request_keep_peers_token", req(0, "BROKER_OPEN", {"flags": 1, "token": token}),
+        "flags bit 0: keep my peers after I disconnect; token 's3cret-token'")
+    add("broker_open_request_token_64", req(0, "BROKER_OPEN",
+                                            {"flags": 0, "token": nonzero(BROKER_TOKEN_MAX, 3).hex()}),
+        "a token at its maximum of 64 bytes")
+    add("broker_open_response_ok", resp(0, "BROKER_OPEN", 0), "accepted: no outputs")
+    add("broker_open_response_refused", resp(0, "BROKER_OPEN", 0xB003),
+        "ESP_ERR_BRIDGE_REFUSED: wrong or missing token; the broker then closes the connection")
+    add("broker_open_response_not_supported", resp(0, "BROKER_OPEN", 0x106),
+        "ESP_ERR_NOT_SUPPORTED: what a dongle answers (it has no code 0x70): not a broker")
+    add("broker_hello_response", resp(1, "HELLO", 0, **hello_body(caps=0b0110101 | 0x80, window=8)),
+        "a broker's HELLO: the dongle's, with caps bit 7 (brokered) and the client's window")
+    for v in V:
+        f = v["fields"]
+        wire = encode_wire(f, BROKER_COMMANDS)
+        assert json.dumps(decode_wire(wire, BROKER_COMMANDS)) == json.dumps(f), v["name"]
+        if f["code"] == "BROKER_OPEN":
+            # A dongle does not know the code: it answers NOT_SUPPORTED (section 5).
+            try:
+                decode_wire(wire)
+            except Reject as e:
+                assert e.reason == "unknown_code", (v["name"], str(e))
+            else:
+                raise AssertionError(f"{v['name']}: a dongle must not know BROKER_OPEN")
+        v["wire_hex"] = wire.hex()
+    assert decode_wire(bytes.fromhex(V[-1]["wire_hex"]))["body"]["caps"] & 0x80
+
+    def reject(name, raw: bytes):
+        wire = seal(raw)
+        try:
+            decode_wire(wire, BROKER_COMMANDS)
+        except Reject as e:
+            assert e.reason == "bad_body", (name, str(e))
+        else:
+            raise AssertionError(f"{name} was not rejected")
+        R.append({"name": name, "wire_hex": wire.hex(), "reason": "bad_body"})
+
+    reject("broker_open_no_flags", req_raw(0, 0x70, b""))
+    reject("broker_open_token_65", req_raw(0, 0x70, b"\x00" + nonzero(BROKER_TOKEN_MAX + 1, 4)))
+    return {"code": 0x70, "vectors": V, "rejects": R}
+
+
 def generate() -> bytes:
     vectors = build_vectors()
     check_vectors(vectors)
@@ -1075,7 +1146,8 @@ def generate() -> bytes:
         o["fields"] = v["fields"]
         o["wire_hex"] = v["wire_hex"]
         out_vectors.append(o)
-    doc = {"protocol_version": PROTOCOL_VERSION, "vectors": out_vectors, "rejects": rejects}
+    doc = {"protocol_version": PROTOCOL_VERSION, "vectors": out_vectors, "rejects": rejects,
+           "broker": build_broker()}
     return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -1100,7 +1172,8 @@ def main(argv: list[str]) -> int:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_bytes(data)
     doc = json.loads(data)
-    print(f"wrote {OUT}: {len(doc['vectors'])} vectors, {len(doc['rejects'])} rejects")
+    print(f"wrote {OUT}: {len(doc['vectors'])} vectors, {len(doc['rejects'])} rejects, "
+          f"broker {len(doc['broker']['vectors'])} vectors, {len(doc['broker']['rejects'])} rejects")
     return 0
 
 

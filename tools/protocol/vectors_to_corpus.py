@@ -2,8 +2,9 @@
 """Seeds the fuzzers from the shared vectors.
 
 vectors_to_corpus.py VECTORS OUT_WIRE [OUT_DISPATCH]
-  OUT_WIRE:     every vector's and reject's wire bytes, one file each, plus one
-                stream with all of them back to back (frame decoders, splitters).
+  OUT_WIRE:     every vector's and reject's wire bytes (the broker part's too: BROKER_OPEN),
+                one file each, plus one stream with all of them back to back (frame
+                decoders, splitters, the broker's client decoder).
   OUT_DISPATCH: every request vector as [code][body length, u16 LE][body], the
                 input format of Tests/Fuzz/c/fuzz_dispatcher.c.
 """
@@ -26,7 +27,8 @@ def cobs_decode(data: bytes) -> bytes:
 src, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
 doc = json.loads(src.read_text())
-entries = doc["vectors"] + doc["rejects"]
+broker = doc.get("broker", {})
+entries = doc["vectors"] + doc["rejects"] + broker.get("vectors", []) + broker.get("rejects", [])
 for entry in entries:
     (out / entry["name"]).write_bytes(bytes.fromhex(entry["wire_hex"]))
 (out / "all_frames_stream").write_bytes(b"".join(bytes.fromhex(e["wire_hex"]) for e in entries))

@@ -163,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ESPNowDiscoveryTests",
-            dependencies: ["ESPNowDiscovery", "ESPNowWire", "ESPNowAutoConnect", "ESPNowDevice"],
+            dependencies: ["ESPNowDiscovery", "ESPNowWire", "ESPNowAutoConnect", "ESPNowDevice", "ESPNowBroker", "ESPNowGateway"],
             path: "Tests/ESPNowDiscoveryTests"
         ),
         // Sharing a dongle (docs/PROTOCOL.md "Multiplexing"): a broker that owns the dongle
@@ -250,7 +250,7 @@ let package = Package(
         .target(
             name: "ESPNowGateway",
             dependencies: [
-                "ESPNowDevice", "ESPNowWire", "ESPNowSimulator",
+                "ESPNowDevice", "ESPNowWire", "ESPNowSimulator", "ESPNowBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

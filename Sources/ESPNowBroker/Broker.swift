@@ -86,6 +86,7 @@ public final class Broker: Sendable {
         var o = DeviceOptions()
         o.serial = configuration.device.serial
         o.autoReconnect = configuration.device.autoReconnect
+        o.reconnectPath = configuration.device.reconnectPath
         o.logger = logger
         o.eventTap = { [weak b] f in b?.tap(f) ?? false }
         let device: ESPNowDevice
@@ -266,6 +267,8 @@ public final class Broker: Sendable {
         let (release, device) = state.withLockedValue { s -> ([MACAddress], ESPNowDevice?) in
             guard s.clients.removeValue(forKey: client.number) != nil else { return ([], nil) }
             Self.add(client.counters, to: &s.goneClients)
+            // Closing: the dongle is being released as a whole, its device client closed.
+            if s.closed { return ([], nil) }
             var out: [MACAddress] = []
             for (mac, var share) in s.peers where share.holders.contains(client.number) {
                 share.holders.remove(client.number)

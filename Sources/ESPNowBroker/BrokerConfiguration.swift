@@ -51,6 +51,9 @@ public struct BrokerConfiguration: Sendable {
     public struct DeviceOptionsOverride: Sendable {
         public var serial = SerialOptions()
         public var autoReconnect = true
+        /// Where the dongle is after an unplug (e.g. `DongleTracker.reconnectPath`, which
+        /// follows its USB serial number); nil: the same path again.
+        public var reconnectPath: (@Sendable (_ lastPath: String) async -> String?)?
         public init() {}
     }
 

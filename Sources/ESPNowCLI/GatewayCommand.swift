@@ -1,4 +1,5 @@
 import ArgumentParser
+import ESPNowDiscovery
 import ESPNowGateway
 import ESPNowSimulator
 import ESPNowWire
@@ -96,6 +97,12 @@ struct GatewayRun: AsyncParsableCommand {
     @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
     var seconds: Double?
 
+    @Flag(help: "Share the dongles while the gateway runs: each is served by a broker, as `espnow serve` does (a Unix socket named after its USB serial number; [serve] in the config file for TCP/TLS), and other espnow commands use it with --port unix:PATH or --port auto.")
+    var serve = false
+
+    @Option(name: .long, help: ArgumentHelp("With --serve and one dongle: the Unix socket to serve on.", valueName: "PATH"))
+    var serveSocket: String?
+
     @Flag(help: "Print decoded readings, store nothing.")
     var dryRun = false
 
@@ -154,6 +161,11 @@ struct GatewayRun: AsyncParsableCommand {
             if let r = retainReadings { c.retainReadingsUs = try GatewayConfig.parseDuration(r) }
             if let w = dedupWindow { c.dedup.hashWindowUs = try GatewayConfig.parseDuration(w) }
             c.dryRun = dryRun
+            if serve || serveSocket != nil {
+                var sc = c.serve ?? ServeConfig()
+                if let p = serveSocket { sc.socket = p }
+                c.serve = sc
+            }
             try c.validate()
         } catch let e as GatewayConfig.Error {
             throw CLIError(.usage, e.description)
@@ -165,8 +177,10 @@ struct GatewayRun: AsyncParsableCommand {
         let config = try buildConfig()
         var logger = Logger(label: "espnow.gateway")
         logger.logLevel = verbose ? .debug : .notice
-        // Simulated dongles and `auto` become device paths.
+        // Simulated dongles and `auto` become device paths; dongles udev knows are followed
+        // by their USB serial number when they come back at another path.
         var paths: [String] = []
+        var dongles: [GatewayDongle] = []
         var air: SimulatedAir?
         for p in config.ports {
             switch p {
@@ -178,6 +192,7 @@ struct GatewayRun: AsyncParsableCommand {
                     let a = try await SimulatedAir.start(o)
                     air = a
                     paths += a.dongles.compactMap(\.port)
+                    dongles += a.dongles.compactMap(\.port).map { GatewayDongle(path: $0) }
                     let nodes = a.nodes.map { "\($0.script ?? "node") \($0.staMAC?.description ?? "?")" }.joined(separator: ", ")
                     if !json { Out.err("simulated air: dongle on \(paths.last ?? "?"); sensor nodes: \(nodes)") }
                 } catch {
@@ -185,18 +200,22 @@ struct GatewayRun: AsyncParsableCommand {
                 }
             case "auto":
                 let (cands, _) = await PortFinder.probeAll()
-                let bridges = cands.filter { $0.outcome.isBridge }.map(\.path)
+                let bridges = cands.filter { $0.outcome.isBridge }
                 if bridges.isEmpty { Out.err("espnow gateway: no bridge dongle found for --port auto; waiting for none (plug one in and restart, or use --port PATH)") }
-                paths += bridges
+                paths += bridges.map(\.path)
+                dongles += bridges.map { Self.followed($0.path, $0.device) }
             default:
                 paths.append(p)
+                dongles.append(Self.followed(p, SerialDiscovery.device(at: p) ?? PortFinder.udevDevice(at: p)))
             }
         }
         defer { air?.shutdown() }
         let store: (any GatewayStore)? = config.dryRun ? nil : try GatewayDBOptions.openStore(config, logger: logger)
         let gateway: Gateway
         do {
-            gateway = try Gateway(config: config, store: store, ports: paths, logger: logger)
+            gateway = try Gateway(config: config, store: store, dongles: dongles, logger: logger)
+        } catch let e as GatewayConfig.Error {
+            throw CLIError(.usage, e.description)
         } catch {
             throw CLIError(.io, "\(error)")
         }
@@ -236,6 +255,12 @@ struct GatewayRun: AsyncParsableCommand {
         let s = gateway.stats
         Out.err("gateway stopped: \(s.received) received, \(s.stored) stored, \(s.duplicates) duplicates, \(s.readings) readings, "
                 + "\(s.decodeErrors) decode errors, drops \(s.drops.isEmpty ? "none" : s.drops.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))")
+    }
+
+    /// A dongle followed by its USB serial number (udev), else by its path.
+    static func followed(_ path: String, _ device: SerialDevice?) -> GatewayDongle {
+        guard let d = device, let tracker = try? DongleTracker(device: d) else { return GatewayDongle(path: path) }
+        return GatewayDongle(path: path, serialNumber: d.serialNumber, reconnectPath: tracker.reconnectPath)
     }
 
     static func textLine(_ i: Ingest) -> String {

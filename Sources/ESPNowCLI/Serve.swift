@@ -1,6 +1,7 @@
 import ArgumentParser
 import ESPNowBroker
 import ESPNowDevice
+import ESPNowDiscovery
 import ESPNowSerial
 import Foundation
 import Logging
@@ -72,7 +73,11 @@ struct Serve: AsyncParsableCommand {
         c.device.serial.baudRate = connection.baud
         c.socketPath = noSocket ? nil : socket
         c.defaultSocket = !noSocket && socket == nil
-        c.socketName = resolved.dongle?.serialNumber
+        // Named after the USB serial number (what `--port auto` looks for), also when the
+        // dongle was given by its path; and followed by it across replugs.
+        let dongle = resolved.dongle ?? SerialDiscovery.device(at: resolved.path) ?? PortFinder.udevDevice(at: resolved.path)
+        c.socketName = dongle?.serialNumber
+        if let d = dongle, let tracker = try? DongleTracker(device: d) { c.device.reconnectPath = tracker.reconnectPath }
         c.insecure = insecure
         c.allowAdmin = allowAdmin
         c.maxClients = maxClients

@@ -1,3 +1,4 @@
+import ESPNowBroker
 import ESPNowDevice
 import ESPNowWire
 import Foundation
@@ -8,26 +9,26 @@ import NIOCore
 /// One dongle feeding the gateway: connects (and keeps retrying while the dongle is
 /// missing), listens on the configured channel, hands every packet to the gateway, counts
 /// the dongle's and the device client's drops, and delivers downlinks right after a node's
-/// uplink. The device client restores the state after a dongle reboot or replug.
+/// uplink. The device client restores the state after a dongle reboot or replug (with
+/// `serve`, the broker does, once for all its clients).
 struct DongleSource: Sendable {
     let gateway: Gateway
-    let path: String
+    let dongle: GatewayDongle
 
+    /// The name the gateway knows the dongle by (stats, drop records, packets' `dongle`).
+    var path: String { dongle.path }
     var logger: Logger { gateway.logger }
 
     func run() async {
         var warned = false
         while !Task.isCancelled {
             let device: ESPNowDevice
+            let broker: Broker?
             do {
-                var o = DeviceOptions()
-                o.packetQueueCapacity = 8192
-                o.autoReconnect = true
-                o.logger = logger
-                device = try await ESPNowDevice.connect(path: path, options: o)
+                (device, broker) = try await open()
             } catch {
                 if !warned {
-                    logger.warning("dongle \(path) is missing (\(error)); retrying every 2 s, the gateway keeps running")
+                    logger.warning("dongle \(path) is not available (\(error)); retrying every 2 s, the gateway keeps running")
                     warned = true
                 }
                 setStatus(DongleStatus(port: path, connected: false, note: "\(error)"))
@@ -35,8 +36,39 @@ struct DongleSource: Sendable {
                 continue
             }
             warned = false
-            await serve(device)
+            await serve(device, sharedOn: broker?.socketPath)
             await device.close()
+            await broker?.close()
+        }
+    }
+
+    /// The device client the gateway reads from: the dongle itself, or with `serve`, the
+    /// dongle's broker (which then owns the dongle) through its Unix socket, so the
+    /// gateway is one client among the others and the broker's rules hold for all of them.
+    private func open() async throws -> (ESPNowDevice, Broker?) {
+        var o = DeviceOptions()
+        o.packetQueueCapacity = 8192
+        o.autoReconnect = true
+        o.logger = logger
+        guard let serve = gateway.config.serve else {
+            o.reconnectPath = dongle.reconnectPath
+            return (try await ESPNowDevice.connect(path: path, options: o), nil)
+        }
+        var bc = try serve.broker(devicePath: path, serial: dongle.serialNumber)
+        bc.device.reconnectPath = dongle.reconnectPath
+        let broker = try await Broker.start(bc, logger: logger)
+        guard let socket = broker.socketPath else {
+            await broker.close()
+            throw GatewayConfig.Error("the broker for \(path) serves no Unix socket")
+        }
+        o.broker.token = bc.token ?? []
+        do {
+            let device = try await ESPNowDevice.connect(path: "unix:" + socket, options: o)
+            logger.notice("dongle \(path) shared: other programs use it with --port unix:\(socket)")
+            return (device, broker)
+        } catch {
+            await broker.close()
+            throw error
         }
     }
 
@@ -44,7 +76,7 @@ struct DongleSource: Sendable {
         gateway.state.withLockedValue { $0.dongles[path] = s }
     }
 
-    private func serve(_ device: ESPNowDevice) async {
+    private func serve(_ device: ESPNowDevice, sharedOn socket: String?) async {
         do {
             try await device.wifiSetIfActive(.sta, true)
             try await device.espNowInit()
@@ -64,7 +96,8 @@ struct DongleSource: Sendable {
         }
         let info = device.info
         let channel = try? await device.wifiGetChannel().primary
-        setStatus(DongleStatus(port: path, connected: true, mac: info.staMAC.description, channel: channel.map(Int.init)))
+        setStatus(DongleStatus(port: path, connected: true, mac: info.staMAC.description, channel: channel.map(Int.init),
+                               note: socket.map { "shared on unix:\($0)" }))
         gateway.devices.withLockedValue { $0[path] = device }
         defer { gateway.devices.withLockedValue { _ = $0.removeValue(forKey: path) } }
         logger.info("dongle \(path) (\(info.staMAC)) listening on channel \(channel.map { "\($0)" } ?? "?")")

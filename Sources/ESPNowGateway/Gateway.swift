@@ -21,6 +21,22 @@ public struct GatewayStats: Sendable, Hashable {
     public var downlinksFailedAttempts: Int64 = 0
 }
 
+/// A dongle the gateway listens on.
+public struct GatewayDongle: Sendable {
+    public var path: String
+    /// Its USB serial number: names its broker socket with `serve`.
+    public var serialNumber: String?
+    /// Where the dongle is after an unplug (`DongleTracker.reconnectPath` follows its USB
+    /// serial number to a new path); nil: the same path again.
+    public var reconnectPath: (@Sendable (_ lastPath: String) async -> String?)?
+
+    public init(path: String, serialNumber: String? = nil, reconnectPath: (@Sendable (_ lastPath: String) async -> String?)? = nil) {
+        self.path = path
+        self.serialNumber = serialNumber
+        self.reconnectPath = reconnectPath
+    }
+}
+
 public struct DongleStatus: Sendable, Hashable {
     public var port: String
     public var connected: Bool
@@ -48,14 +64,20 @@ public final class Gateway: Service, Sendable {
     let downlinks = DownlinkBook()
     /// Connected dongles by port (always-on deliveries use any of them).
     let devices = NIOLockedValueBox<[String: ESPNowDevice]>([:])
-    /// The device paths to listen on (`sim` and `auto` already resolved by the caller).
-    let ports: [String]
+    /// The dongles to listen on (`sim` and `auto` already resolved by the caller).
+    let dongles: [GatewayDongle]
+    var ports: [String] { dongles.map(\.path) }
 
     /// `store` nil only with `config.dryRun`. `spool` is used when the store is remote.
-    public init(config: GatewayConfig, store: (any GatewayStore)?, ports: [String], logger: Logger = Logger(label: "espnow.gateway")) throws {
+    public convenience init(config: GatewayConfig, store: (any GatewayStore)?, ports: [String], logger: Logger = Logger(label: "espnow.gateway")) throws {
+        try self.init(config: config, store: store, dongles: ports.map { GatewayDongle(path: $0) }, logger: logger)
+    }
+
+    public init(config: GatewayConfig, store: (any GatewayStore)?, dongles: [GatewayDongle], logger: Logger = Logger(label: "espnow.gateway")) throws {
+        try config.serve?.validate(dongles: dongles.count)
         self.config = config
         self.store = store
-        self.ports = ports
+        self.dongles = dongles
         self.logger = logger
         queue = IngestQueue(capacity: config.queueCapacity)
         decoder = config.decoder
@@ -141,8 +163,8 @@ public final class Gateway: Service, Sendable {
         let writer = Task { await self.writeLoop() }
         let radios = Task {
             await withTaskGroup(of: Void.self) { g in
-                for p in self.ports {
-                    g.addTask { await DongleSource(gateway: self, path: p).run() }
+                for d in self.dongles {
+                    g.addTask { await DongleSource(gateway: self, dongle: d).run() }
                 }
                 g.addTask { await self.tickLoop() }
                 await g.waitForAll()

@@ -54,6 +54,9 @@ public struct GatewayConfig: Sendable {
     public var dryRun = false
     /// Scripted nodes of the simulated air for `--port sim`.
     public var simNodes: [String] = ["sensor,interval=1000", "sensor,interval=1500"]
+    /// Share the dongles through a broker each (`--serve`, `[serve]`), nil: the gateway
+    /// holds them alone.
+    public var serve: ServeConfig?
 
     public init() {}
 
@@ -101,7 +104,7 @@ public struct GatewayConfig: Sendable {
 
     static let topKeys: Set<String> = ["gateway_id", "ports", "channel", "db", "spool", "spool_limit", "queue", "batch",
                                        "dedup_window", "dedup_seq_window", "retain_raw", "retain_readings", "allow",
-                                       "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout"]
+                                       "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout", "serve"]
     static let nodeKeys: Set<String> = ["mac", "name", "decoder", "lmk", "always_on"]
 
     /// Reads a TOML configuration; unknown keys and wrongly typed values are errors that
@@ -185,6 +188,10 @@ public struct GatewayConfig: Sendable {
                 }
             }
         }
+        if let v = table["serve"] {
+            guard let t = v.table else { throw Error("\(file): serve must be a table ([serve])") }
+            c.serve = try ServeConfig.load(t, file: file)
+        }
         if let n = table["node"] {
             guard let arr = n.array else { throw Error("\(file): write nodes as [[node]] tables") }
             for (i, e) in arr.enumerated() {
@@ -226,5 +233,6 @@ public struct GatewayConfig: Sendable {
         guard queueCapacity > 0, batchSize > 0, spoolLimit > 0 else { throw Error("queue, batch and spool_limit must be positive") }
         guard downlinkAttempts > 0 else { throw Error("downlink_attempts must be positive") }
         guard !gatewayID.isEmpty else { throw Error("gateway_id must not be empty") }
+        try serve?.validate()
     }
 }

@@ -62,10 +62,13 @@ final class SimDongle {
     let process: Process
     let port: String
     let airDir: String
+    private let ownsAir: Bool
 
-    init(staMAC: String) throws {
+    /// `air`: another dongle's `airDir`, so that the two hear each other.
+    init(staMAC: String, air: String? = nil) throws {
         let sim = try Self.path()
-        airDir = NSTemporaryDirectory() + "espnow-disc-air-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        ownsAir = air == nil
+        airDir = air ?? NSTemporaryDirectory() + "espnow-disc-air-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: sim)
         p.arguments = ["--air-dir", airDir, "--sta-mac", staMAC, "--ack-timeout-ms", "200"]  // a busy machine can miss 5 ms
@@ -95,7 +98,7 @@ final class SimDongle {
             process.terminate()
             process.waitUntilExit()
         }
-        try? FileManager.default.removeItem(atPath: airDir)
+        if ownsAir { try? FileManager.default.removeItem(atPath: airDir) }
     }
 
     deinit { stop() }

@@ -189,7 +189,7 @@ struct UdevTests {
 }
 
 /// Under a plain `swift test` (no preload), runs each umockdev suite (``UdevTests``,
-/// ``AutoConnectTests``) in a child process under umockdev-wrapper, one after the other (a
+/// ``AutoConnectTests``, ``SharedDongleTests``) in a child process under umockdev-wrapper, one after the other (a
 /// process holds one testbed at a time), and requires every one of its tests to pass.
 @Suite struct UMockdevLauncher {
     static var wrapper: String? {
@@ -201,7 +201,7 @@ struct UdevTests {
 
     /// The suites that need the preload. Each filter names exactly one suite of this
     /// module; none of them matches the launcher (which is disabled in the child anyway).
-    static let suites = ["UdevTests", "AutoConnectTests"]
+    static let suites = ["UdevTests", "AutoConnectTests", "SharedDongleTests"]
 
     @Test(.enabled(if: !UMockdevLibrary.preloadActive && ProcessInfo.processInfo.environment[childMarker] == nil))
     func udevSuitesPassUnderUMockdevWrapper() throws {
@@ -228,7 +228,7 @@ struct UdevTests {
         try p.run()
         // Watchdog: a hung child fails the test instead of hanging it.
         let pid = p.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 180) { if p.isRunning { kill(pid, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 300) { if p.isRunning { kill(pid, SIGKILL) } }
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)

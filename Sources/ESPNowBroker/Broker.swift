@@ -319,6 +319,14 @@ public final class Broker: Sendable {
                 s.keepPeers = flags & BrokerWire.keepPeersFlag != 0
             }
             client.respond(id: id, code: BrokerWire.openCode, err: .ok)
+        case .filter(let id, let crc, let sources):
+            guard admitted(client, id, crc, BrokerWire.filterCode) else { return }
+            guard client.authenticated else {
+                client.respond(id: id, code: BrokerWire.filterCode, err: .bridgeRefused)
+                return
+            }
+            client.state.withLockedValue { $0.sources = sources.isEmpty ? nil : Set(sources) }
+            client.respond(id: id, code: BrokerWire.filterCode, err: .ok)
         case .request(let id, let crc, let code, let fields):
             guard admitted(client, id, crc, code.rawValue) else { return }
             guard client.authenticated else {
@@ -518,7 +526,12 @@ public final class Broker: Sendable {
         let clients = audience
         guard !clients.isEmpty else { return }
         guard let wire = try? FrameEncoding.encode(Frame(header: f.header, body: Array(f.body.readableBytesView))) else { return }
-        for c in clients { c.send(event: wire, kind: kind) }
+        // A RECV starts with its sender (section 7.2): what per-client filters look at.
+        var source: MACAddress?
+        if kind == .packets, f.body.readableBytes >= 6, let b = f.body.getBytes(at: f.body.readerIndex, length: 6) {
+            source = MACAddress(b[0], b[1], b[2], b[3], b[4], b[5])
+        }
+        for c in clients { c.send(event: wire, kind: kind, source: source) }
     }
 
     private func routeStatus(_ f: DecodedFrame) {

@@ -7,6 +7,8 @@ import ESPNowWire
 public enum ClientInput: Sendable, Equatable {
     /// `BROKER_OPEN`: flags and token.
     case open(id: UInt16, crc: UInt32, flags: UInt8, token: [UInt8])
+    /// `BROKER_FILTER`: the senders whose packets this client wants (empty: all).
+    case filter(id: UInt16, crc: UInt32, sources: [MACAddress])
     /// A request whose body matched its layout.
     case request(id: UInt16, crc: UInt32, code: CommandCode, fields: [String: FieldValue])
     /// A request frame the broker answers with an error without acting on it: a bad body
@@ -65,6 +67,12 @@ public struct ClientDecoder {
                 return .reject(id: id, crc: crc, code: code, err: .invalidSize)
             }
             return .open(id: id, crc: crc, flags: flags, token: token)
+        }
+        if code == BrokerWire.filterCode {
+            guard let sources = BrokerWire.parseFilter(UnsafeRawBufferPointer(view.body)) else {
+                return .reject(id: id, crc: crc, code: code, err: .invalidSize)
+            }
+            return .filter(id: id, crc: crc, sources: sources)
         }
         guard let command = CommandCode(rawValue: code), let layout = MessageLayout.find(kind: .request, code: code) else {
             return .reject(id: id, crc: crc, code: code, err: .notSupported)

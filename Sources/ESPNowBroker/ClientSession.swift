@@ -44,6 +44,8 @@ final class ClientSession: Sendable {
     struct State {
         var authenticated: Bool
         var keepPeers = false
+        /// BROKER_FILTER: the senders whose packets this client gets (nil: everyone's).
+        var sources: Set<MACAddress>?
         var closed = false
         /// Unanswered requests: id → request CRC.
         var inFlight: [UInt16: UInt32] = [:]
@@ -157,11 +159,14 @@ final class ClientSession: Sendable {
     // MARK: Events
 
     /// Queues an event frame (already encoded, shared between clients). `kind` nil: never
-    /// dropped (HELLO, the broker's own notices). Returns false when it was dropped.
+    /// dropped (HELLO, the broker's own notices). `source`: a received packet's sender,
+    /// which this client's filter may leave out (not a drop: the client asked for it).
+    /// Returns false when it was not queued.
     @discardableResult
-    func send(event wire: ByteBuffer, kind: DropKind?) -> Bool {
+    func send(event wire: ByteBuffer, kind: DropKind?, source: MACAddress? = nil) -> Bool {
         let ok = state.withLockedValue { s -> Bool in
             guard !s.closed, s.authenticated else { return false }
+            if let src = source, let wanted = s.sources, !wanted.contains(src) { return false }
             if let k = kind, s.queuedEvents >= eventLimit {
                 s.unreported[k.rawValue, default: 0] &+= 1
                 s.totals[k.rawValue, default: 0] &+= 1

@@ -14,6 +14,9 @@ public struct BrokerClientOptions: Sendable {
     public var token: [UInt8] = []
     /// Peers this client adds stay on the dongle after it disconnects.
     public var keepPeers = false
+    /// Only packets from these senders reach this client (`BROKER_FILTER`, at most 20;
+    /// empty: every sender's).
+    public var sources: [MACAddress] = []
     /// PEM file of the CA that signed the broker's certificate (nil: the system's roots).
     public var caFile: String?
     /// PEM certificate and key presented to a broker that asks for mutual TLS.
@@ -83,6 +86,9 @@ public final class SocketLink: FrameLink {
                             onClose: @escaping @Sendable (SerialError) -> Void) async throws -> SocketLink {
         let path = address.description
         func failure(_ reason: String, _ e: Int32 = 0) -> SerialError { .openFailed(path: path, errno: e, reason: reason) }
+        guard options.sources.count <= BrokerWire.maxFilterSources else {
+            throw failure("a broker filters on at most \(BrokerWire.maxFilterSources) senders, not \(options.sources.count)")
+        }
         var tls: NIOSSLContext?
         var serverName: String?
         if case .tcp(let host, _, true) = address {
@@ -102,6 +108,7 @@ public final class SocketLink: FrameLink {
         let closing = NIOLockedValueBox(false)
         let opened = group.any().makePromise(of: Void.self)
         let body = BrokerWire.openBody(flags: options.keepPeers ? BrokerWire.keepPeersFlag : 0, token: options.token)
+        let filter = options.sources.isEmpty ? nil : BrokerWire.filterBody(sources: options.sources)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.seconds(10))
             .channelInitializer { ch in
@@ -115,7 +122,7 @@ public final class SocketLink: FrameLink {
                     try ops.addHandlers([
                         FrameDecoderHandler(),
                         FrameEncoderHandler(),
-                        BrokerOpenHandler(path: path, body: body, opened: opened, closing: closing),
+                        BrokerOpenHandler(path: path, body: body, filter: filter, opened: opened, closing: closing),
                         LinkInboundBridge(path: path, closing: closing, onInbound: onInbound, onClose: onClose),
                     ])
                 }
@@ -168,8 +175,9 @@ public final class SocketLink: FrameLink {
     public func setBaudRate(_ baud: Int) throws {}
 }
 
-/// Sends `BROKER_OPEN` (id 0) once the connection is up, swallows its response and fulfils
-/// `opened` with the verdict; everything else passes through.
+/// Sends `BROKER_OPEN` (id 0), and `BROKER_FILTER` (id 1) when the client filters, once the
+/// connection is up, swallows their responses and fulfils `opened` with the verdict;
+/// everything else passes through. (The client's HELLO then starts its session afresh.)
 final class BrokerOpenHandler: ChannelDuplexHandler {
     typealias InboundIn = LinkInbound
     typealias InboundOut = LinkInbound
@@ -178,13 +186,16 @@ final class BrokerOpenHandler: ChannelDuplexHandler {
 
     private let path: String
     private let body: [UInt8]
+    private let filter: [UInt8]?
     private let opened: EventLoopPromise<Void>
     private let closing: NIOLockedValueBox<Bool>
     private var done = false
+    private var openAccepted = false
 
-    init(path: String, body: [UInt8], opened: EventLoopPromise<Void>, closing: NIOLockedValueBox<Bool>) {
+    init(path: String, body: [UInt8], filter: [UInt8]? = nil, opened: EventLoopPromise<Void>, closing: NIOLockedValueBox<Bool>) {
         self.path = path
         self.body = body
+        self.filter = filter
         self.opened = opened
         self.closing = closing
     }
@@ -200,19 +211,40 @@ final class BrokerOpenHandler: ChannelDuplexHandler {
     func channelActive(context: ChannelHandlerContext) {
         // A flush of any half frame, then the open request.
         context.write(wrapOutboundOut(.encoded(context.channel.allocator.buffer(bytes: [0]))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.frame(Frame(kind: .request, id: 0, code: BrokerWire.openCode, body: body))),
-                              promise: nil)
+        context.write(wrapOutboundOut(.frame(Frame(kind: .request, id: 0, code: BrokerWire.openCode, body: body))),
+                      promise: nil)
+        if let f = filter {
+            context.write(wrapOutboundOut(.frame(Frame(kind: .request, id: 1, code: BrokerWire.filterCode, body: f))), promise: nil)
+        }
+        context.flush()
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let item = unwrapInboundIn(data)
-        if !done, case .frame(let f) = item, f.header.kind == .response, f.header.code == BrokerWire.openCode {
+        if !done, openAccepted, case .frame(let f) = item, f.header.kind == .response, f.header.code == BrokerWire.filterCode {
             var b = f.body
             let err = b.readInteger(endianness: .little, as: Int32.self) ?? -1
             if err == 0 {
                 done = true
                 opened.succeed(())
+            } else {
+                let e = ESPError(rawValue: err)
+                fail(e == .notSupported ? "this broker cannot filter by sender (BROKER_FILTER not supported)"
+                     : "the broker answered BROKER_FILTER with \(e)")
+                context.close(promise: nil)
+            }
+            return
+        }
+        if !done, case .frame(let f) = item, f.header.kind == .response, f.header.code == BrokerWire.openCode {
+            var b = f.body
+            let err = b.readInteger(endianness: .little, as: Int32.self) ?? -1
+            if err == 0 {
+                openAccepted = true
+                if filter == nil {
+                    done = true
+                    opened.succeed(())
+                }
             } else {
                 let e = ESPError(rawValue: err)
                 let reason = e == .bridgeRefused ? "the broker refused this client (wrong or missing token)"

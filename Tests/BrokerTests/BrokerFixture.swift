@@ -20,9 +20,9 @@ struct BrokerFixture {
     var url: String { "unix:\(socket)" }
     var brokeredMAC: MACAddress { broker.device.info.staMAC }
 
-    static func with(realtime: Bool = false, configure: (inout BrokerConfiguration) -> Void = { _ in },
+    static func with(realtime: Bool = false, dongles: Int = 2, configure: (inout BrokerConfiguration) -> Void = { _ in },
                      _ body: (BrokerFixture) async throws -> Void) async throws {
-        var o = AirOptions(dongles: 2)
+        var o = AirOptions(dongles: dongles)
         o.realtime = realtime
         let air = try await SimulatedAir.start(o)
         defer { air.shutdown() }

@@ -28,7 +28,7 @@ private struct BrokerVectorFile: Decodable {
         var wire: [UInt8] { Hex.decode(wire_hex)! }
     }
     struct Part: Decodable {
-        var code: Int
+        var codes: [String: Int]
         var vectors: [Vector]
         var rejects: [Reject]
     }
@@ -63,15 +63,15 @@ private func decoded(_ wire: [UInt8]) -> [ClientInput] {
 @Suite("Broker vectors (PROTOCOL.md section 12)")
 struct BrokerVectorTests {
     @Test func theFileHasTheBrokerPart() {
-        #expect(brokerVectors.code == Int(BrokerWire.openCode))
+        #expect(brokerVectors.codes == ["BROKER_OPEN": Int(BrokerWire.openCode), "BROKER_FILTER": Int(BrokerWire.filterCode)])
         let names = Set(brokerVectors.vectors.map(\.fields.code))
-        #expect(names == ["BROKER_OPEN", "HELLO"])
-        #expect(brokerVectors.rejects.count >= 2)
+        #expect(names == ["BROKER_OPEN", "BROKER_FILTER", "HELLO"])
+        #expect(brokerVectors.rejects.count >= 4)
     }
 
     /// Requests: the broker's decoder yields exactly the flags and token, and the client
     /// link's encoding of the same values gives the same bytes.
-    @Test("BROKER_OPEN requests", arguments: brokerVectors.vectors.filter { $0.fields.kind == "request" })
+    @Test("BROKER_OPEN requests", arguments: brokerVectors.vectors.filter { $0.fields.kind == "request" && $0.fields.code == "BROKER_OPEN" })
     fileprivate func openRequest(_ v: BrokerVectorFile.Vector) throws {
         let flags = UInt8(try #require(v.fields.body["flags"]?.int))
         let tokenHex = try #require(v.fields.body["token"]?.string)
@@ -89,6 +89,24 @@ struct BrokerVectorTests {
         #expect(written == v.wire)
     }
 
+    /// BROKER_FILTER requests: the sources as the decoder reads them and the client writes them.
+    @Test("BROKER_FILTER requests", arguments: brokerVectors.vectors.filter { $0.fields.kind == "request" && $0.fields.code == "BROKER_FILTER" })
+    fileprivate func filterRequest(_ v: BrokerVectorFile.Vector) throws {
+        let hex = try #require(v.fields.body["sources"]?.string)
+        let raw = try #require(Hex.decode(hex))
+        let sources = stride(from: 0, to: raw.count, by: 6).map { MACAddress(raw[$0], raw[$0 + 1], raw[$0 + 2], raw[$0 + 3], raw[$0 + 4], raw[$0 + 5]) }
+        let id = UInt16(v.fields.id ?? 0)
+        let inputs = decoded(v.wire)
+        try #require(inputs.count == 1)
+        guard case .filter(let gotID, _, let got) = inputs[0] else {
+            Issue.record("\(v.name): decoded as \(inputs[0])")
+            return
+        }
+        #expect(gotID == id && got == sources)
+        let written = try Frame(kind: .request, id: id, code: BrokerWire.filterCode, body: BrokerWire.filterBody(sources: sources)).encoded()
+        #expect(written == v.wire)
+    }
+
     /// Responses: the err code (and for HELLO, the brokered cap) as written and as read.
     @Test("broker responses", arguments: brokerVectors.vectors.filter { $0.fields.kind == "response" })
     fileprivate func response(_ v: BrokerVectorFile.Vector) throws {
@@ -103,18 +121,19 @@ struct BrokerVectorTests {
             #expect(try m.encoded() == v.wire)
             return
         }
-        #expect(frame.code == BrokerWire.openCode)
+        let code = UInt8(try #require(brokerVectors.codes[v.fields.code]))
+        #expect(frame.code == code)
         var le = err.littleEndian
         let body = withUnsafeBytes(of: &le) { Array($0) }
         #expect(frame.body == body)
-        #expect(try Frame(kind: .response, id: frame.id, code: BrokerWire.openCode, body: body).encoded() == v.wire)
+        #expect(try Frame(kind: .response, id: frame.id, code: code, body: body).encoded() == v.wire)
         // The codes the broker answers with are the named ones.
         if err == 0xB003 { #expect(ESPError(rawValue: err) == .bridgeRefused) }
         if err == 0x106 { #expect(ESPError(rawValue: err) == .notSupported) }
     }
 
     /// Bad bodies are answered ESP_ERR_INVALID_SIZE, counted, never acted on.
-    @Test("BROKER_OPEN bad bodies", arguments: brokerVectors.rejects)
+    @Test("BROKER_OPEN and BROKER_FILTER bad bodies", arguments: brokerVectors.rejects)
     fileprivate func reject(_ r: BrokerVectorFile.Reject) {
         #expect(r.reason == "bad_body")
         var d = ClientDecoder()
@@ -125,7 +144,7 @@ struct BrokerVectorTests {
             Issue.record("\(r.name): \(out)")
             return
         }
-        #expect(code == BrokerWire.openCode && err == .invalidSize)
+        #expect((code == BrokerWire.openCode || code == BrokerWire.filterCode) && err == .invalidSize)
         #expect(d.counters.badBody == 1 && d.counters.frames == 0)
     }
 

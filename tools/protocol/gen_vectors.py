@@ -171,9 +171,12 @@ EVENTS: dict[str, tuple[int, object]] = {
 # does not know 0x70 (it answers ESP_ERR_NOT_SUPPORTED), so the broker vectors
 # live in their own part of the file and decode only with this table.
 BROKER_TOKEN_MAX = 64
+BROKER_FILTER_MAX = 20
 BROKER_COMMANDS: dict[str, tuple[int, list, list]] = {
     **COMMANDS,
     "BROKER_OPEN": (0x70, [("flags", "u8"), ("token", "bytes", BROKER_TOKEN_MAX)], []),
+    # sources: 0..20 MAC addresses back to back (a multiple of 6 bytes; checked below)
+    "BROKER_FILTER": (0x71, [("sources", "bytes", 6 * BROKER_FILTER_MAX)], []),
 }
 
 CMD_BY_CODE = {v[0]: k for k, v in COMMANDS.items()}
@@ -1106,13 +1109,18 @@ def build_broker() -> dict:
         "ESP_ERR_BRIDGE_REFUSED: wrong or missing token; the broker then closes the connection")
     add("broker_open_response_not_supported", resp(0, "BROKER_OPEN", 0x106),
         "ESP_ERR_NOT_SUPPORTED: what a dongle answers (it has no code 0x70): not a broker")
+    add("broker_filter_request", req(1, "BROKER_FILTER", {"sources": (mac_to_bytes(PEER_A) + mac_to_bytes(PEER_B)).hex()}),
+        "only RECV events from these two senders reach this client")
+    add("broker_filter_request_everyone", req(2, "BROKER_FILTER", {"sources": ""}),
+        "no sources: every sender's packets again (the default)")
+    add("broker_filter_response_ok", resp(1, "BROKER_FILTER", 0), "accepted: no outputs")
     add("broker_hello_response", resp(1, "HELLO", 0, **hello_body(caps=0b0110101 | 0x80, window=8)),
         "a broker's HELLO: the dongle's, with caps bit 7 (brokered) and the client's window")
     for v in V:
         f = v["fields"]
         wire = encode_wire(f, BROKER_COMMANDS)
         assert json.dumps(decode_wire(wire, BROKER_COMMANDS)) == json.dumps(f), v["name"]
-        if f["code"] == "BROKER_OPEN":
+        if f["code"] in ("BROKER_OPEN", "BROKER_FILTER"):
             # A dongle does not know the code: it answers NOT_SUPPORTED (section 5).
             try:
                 decode_wire(wire)
@@ -1126,16 +1134,19 @@ def build_broker() -> dict:
     def reject(name, raw: bytes):
         wire = seal(raw)
         try:
-            decode_wire(wire, BROKER_COMMANDS)
+            dec = decode_wire(wire, BROKER_COMMANDS)
         except Reject as e:
             assert e.reason == "bad_body", (name, str(e))
         else:
-            raise AssertionError(f"{name} was not rejected")
+            # The layout takes any length up to 120: a filter not made of whole MACs is a bad body.
+            assert dec["code"] == "BROKER_FILTER" and len(dec["body"]["sources"]) // 2 % 6 != 0, name
         R.append({"name": name, "wire_hex": wire.hex(), "reason": "bad_body"})
 
     reject("broker_open_no_flags", req_raw(0, 0x70, b""))
     reject("broker_open_token_65", req_raw(0, 0x70, b"\x00" + nonzero(BROKER_TOKEN_MAX + 1, 4)))
-    return {"code": 0x70, "vectors": V, "rejects": R}
+    reject("broker_filter_not_whole_macs", req_raw(1, 0x71, mac_to_bytes(PEER_A) + b"\x01"))
+    reject("broker_filter_21_sources", req_raw(1, 0x71, nonzero(6 * (BROKER_FILTER_MAX + 1), 5)))
+    return {"codes": {"BROKER_OPEN": 0x70, "BROKER_FILTER": 0x71}, "vectors": V, "rejects": R}
 
 
 def generate() -> bytes:

@@ -10,7 +10,7 @@
 // - every output is counted exactly once (frames delivered, or a drop by reason);
 // - a request handed on has a body that re-encodes, byte for byte, from its decoded fields,
 //   so the broker never forwards anything it did not fully validate;
-// - a BROKER_OPEN token is never longer than the protocol allows.
+// - a BROKER_OPEN token and a BROKER_FILTER list are never longer than the protocol allows.
 
 @inline(__always)
 func check(_ ok: Bool, _ what: @autoclosure () -> String) {
@@ -37,6 +37,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             if e == .invalidSize { rejectsBadBody += 1 }
         case .open(_, _, _, let token):
             check(token.count <= BrokerWire.maxTokenLength, "token of \(token.count) bytes")
+        case .filter(_, _, let sources):
+            check(sources.count <= BrokerWire.maxFilterSources, "filter of \(sources.count) sources")
         case .request(let id, _, let code, let fields):
             guard let layout = MessageLayout.find(kind: .request, code: code.rawValue),
                   let body = try? layout.encodeBody(fields) else { fatalError("accepted request does not re-encode") }

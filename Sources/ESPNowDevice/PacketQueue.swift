@@ -67,6 +67,9 @@ public final class PacketQueue: Sendable {
     /// Packets waiting.
     public var count: Int { state.withLockedValue { $0.packets.count } }
 
+    /// Readers waiting.
+    var waiting: Int { state.withLockedValue { $0.waiters.count } }
+
     /// Called (outside the lock) after each packet is queued; used for on_recv callbacks.
     public func setArrivalHandler(_ h: (@Sendable () -> Void)?) { state.withLockedValue { $0.arrival = h } }
 

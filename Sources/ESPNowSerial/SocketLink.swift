@@ -111,6 +111,11 @@ public final class SocketLink: FrameLink {
         let filter = options.sources.isEmpty ? nil : BrokerWire.filterBody(sources: options.sources)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.seconds(10))
+            // One bounded read per wake-up: what is still delivered after reading stops
+            // (backpressure) stays small.
+            .channelOption(.maxMessagesPerRead, value: 1)
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 4096,
+                                                                                    maximum: 16384))
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     let ops = ch.pipeline.syncOperations
@@ -173,6 +178,13 @@ public final class SocketLink: FrameLink {
 
     /// The socket has no baud rate.
     public func setBaudRate(_ baud: Int) throws {}
+
+    /// Stops or resumes reading the socket (on the event loop): the broker then holds, and
+    /// past its limit drops and reports, what this client does not take.
+    public func setReading(_ on: Bool) {
+        channel.eventLoop.preconditionInEventLoop()
+        _ = channel.setOption(.autoRead, value: on)
+    }
 }
 
 /// Sends `BROKER_OPEN` (id 0), and `BROKER_FILTER` (id 1) when the client filters, once the

@@ -50,6 +50,10 @@ public final class Gateway: Service, Sendable {
     let devices = NIOLockedValueBox<[String: ESPNowDevice]>([:])
     /// The device paths to listen on (`sim` and `auto` already resolved by the caller).
     let ports: [String]
+    /// Told how long each store write took (nanoseconds; metrics).
+    let writeTimings = NIOLockedValueBox<[@Sendable (UInt64) -> Void]>([])
+    /// The configured `[[webhook]]`s, fed from `onCommit`.
+    public let webhooks: [WebhookSender]
 
     /// `store` nil only with `config.dryRun`. `spool` is used when the store is remote.
     public init(config: GatewayConfig, store: (any GatewayStore)?, ports: [String], logger: Logger = Logger(label: "espnow.gateway")) throws {
@@ -65,6 +69,8 @@ public final class Gateway: Service, Sendable {
             spool = nil
         }
         if store == nil && !config.dryRun { throw StoreError("a gateway without --dry-run needs a database") }
+        webhooks = config.webhooks.map { WebhookSender(config: $0, gatewayID: config.gatewayID, logger: logger) }
+        for w in webhooks { onCommit { w.offer($0) } }
     }
 
     public var stats: GatewayStats {
@@ -139,6 +145,7 @@ public final class Gateway: Service, Sendable {
         }
         logger.info("gateway \(config.gatewayID): \(ports.count) dongle(s), storing into \(config.dryRun ? "nothing (dry run)" : store!.kind)")
         let writer = Task { await self.writeLoop() }
+        let hooks = webhooks.map { w in Task { await w.run() } }
         let radios = Task {
             await withTaskGroup(of: Void.self) { g in
                 for p in self.ports {
@@ -155,6 +162,7 @@ public final class Gateway: Service, Sendable {
         await radios.value
         queue.finish()
         await writer.value
+        await stopWebhooks(hooks)
         await store?.close()
         logger.info("stopped: \(stats.stored) packet(s) stored, \(stats.duplicates) duplicate(s), queue empty")
     }

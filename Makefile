@@ -24,7 +24,7 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests node-tests hil-tests node-demo bench-sim bench-host bench-broker bench-gateway tsan soak clean
+        c-tests portability sim-tests node-tests hil-tests node-demo bench-sim bench-host bench-broker bench-gateway bench-gateway-memory bench-gateway-query tsan soak clean
 
 all: build
 
@@ -184,8 +184,22 @@ bench-host: deps
 bench-gateway: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(SWIFT) build -c release --product gateway-bench
-	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
+	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && PGTEST_FSYNC=on tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
 	ESPNOW_TEST_PG_DIR=$$pgdir .build/release/gateway-bench $(BENCH_ARGS); status=$$?; \
+	tools/pgtest.sh destroy $$pgdir; exit $$status
+
+# Memory over a 10-minute run (radio into SQLite): RSS printed every 30 s.
+bench-gateway-memory: deps
+	$(SWIFT) build -c release --product espnow-sim
+	$(SWIFT) build -c release --product gateway-bench
+	.build/release/gateway-bench --memory $${MINUTES:-10} --rss-every $${EVERY:-30} $(BENCH_ARGS)
+
+# GET-readings-sized queries (1,000 rows) on a database of 10 million readings, SQLite and
+# PostgreSQL (generated in SQL; several minutes and ~2 GB of temporary disk).
+bench-gateway-query: deps
+	$(SWIFT) build -c release --product gateway-bench
+	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && PGTEST_FSYNC=on tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
+	ESPNOW_TEST_PG_DIR=$$pgdir .build/release/gateway-bench --query-rows $${ROWS:-10000000} $(BENCH_ARGS); status=$$?; \
 	tools/pgtest.sh destroy $$pgdir; exit $$status
 
 # The whole Swift suite under ThreadSanitizer, in its own scratch path. Child processes

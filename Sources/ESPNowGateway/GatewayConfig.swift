@@ -58,6 +58,8 @@ public struct GatewayConfig: Sendable {
     public var webhookGraceUs: Int64 = 2_000_000
     /// Scripted nodes of the simulated air for `--port sim`.
     public var simNodes: [String] = ["sensor,interval=1000", "sensor,interval=1500"]
+    /// The HTTP API (`[http]`).
+    public var http = HTTPSettings()
 
     public init() {}
 
@@ -105,7 +107,7 @@ public struct GatewayConfig: Sendable {
 
     static let topKeys: Set<String> = ["gateway_id", "ports", "channel", "db", "spool", "spool_limit", "queue", "batch",
                                        "dedup_window", "dedup_seq_window", "retain_raw", "retain_readings", "allow",
-                                       "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout", "webhook"]
+                                       "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout", "webhook", "http"]
     static let nodeKeys: Set<String> = ["mac", "name", "decoder", "lmk", "always_on"]
     static let webhookKeys: Set<String> = ["url", "secret", "secret_env", "batch", "max_retries", "queue", "backoff",
                                            "max_backoff", "timeout", "name"]
@@ -191,6 +193,7 @@ public struct GatewayConfig: Sendable {
                 }
             }
         }
+        if let h = table["http"] { c.http = try HTTPSettings.load(h, file: file) }
         if let n = table["node"] {
             guard let arr = n.array else { throw Error("\(file): write nodes as [[node]] tables") }
             for (i, e) in arr.enumerated() {

@@ -1,7 +1,8 @@
 // The readings query figure: a database holding N readings (generated in SQL: 100 nodes,
 // 4 fields, one packet per node every 10 s, so 10 M readings span ~2.9 days), then the
 // store's `readings(node:field:sinceUs:limit:)` for 1,000 rows, p50/p99 over 200 queries of
-// each shape, and the plan the database chose for each.
+// each shape, and the plan the database chose for each. The indexes are the schema's
+// (readings_node_field_time, readings_time, and readings_node_time for one node's readings).
 
 import ESPNowGateway
 import ESPNowWire
@@ -95,7 +96,7 @@ func queryBench(rows: Int, only: String?) async throws {
         let t0 = monoNs()
         _ = try sh("/usr/bin/sqlite3", [path], input: """
             PRAGMA synchronous = OFF;
-            DROP INDEX readings_node_field_time; DROP INDEX readings_time;
+            DROP INDEX readings_node_field_time; DROP INDEX readings_time; DROP INDEX IF EXISTS readings_node_time;
             BEGIN;
             WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < \(rows - 1))
             INSERT INTO readings (packet_id, node, time_us, field, value, unit)
@@ -105,6 +106,7 @@ func queryBench(rows: Int, only: String?) async throws {
             COMMIT;
             CREATE INDEX readings_node_field_time ON readings (node, field, time_us);
             CREATE INDEX readings_time ON readings (time_us);
+            CREATE INDEX readings_node_time ON readings (node, time_us);
             ANALYZE;
             """)
         print(String(format: "sqlite: generated %d readings in %.1f s (%@)", rows, Double(monoNs() - t0) / 1e9,
@@ -124,13 +126,14 @@ func queryBench(rows: Int, only: String?) async throws {
         let psql = { (sql: String) throws -> String in try sh("/usr/bin/psql", ["-X", "-q", "-h", host, "-U", user, "-d", db, "-v", "ON_ERROR_STOP=1", "-c", sql]) }
         let t0 = monoNs()
         _ = try psql("""
-            DROP INDEX readings_node_field_time; DROP INDEX readings_time;
+            DROP INDEX readings_node_field_time; DROP INDEX readings_time; DROP INDEX IF EXISTS readings_node_time;
             INSERT INTO readings (packet_id, node, time_us, field, value, unit)
             SELECT i / 4, '02:00:00:00:00:' || lpad(to_hex(((i / 4) % 100)::int), 2, '0'), \(baseUs) + ((i / 4) / 100) * 10000000 + ((i / 4) % 100) * 1000,
                    (ARRAY['temperature','humidity','pressure','battery'])[i % 4 + 1], (i % 997) / 10.0, (ARRAY['°C','%','hPa','V'])[i % 4 + 1]
             FROM generate_series(0::bigint, \(rows - 1)) AS i;
             CREATE INDEX readings_node_field_time ON readings (node, field, time_us);
             CREATE INDEX readings_time ON readings (time_us);
+            CREATE INDEX readings_node_time ON readings (node, time_us, id);
             """)
         _ = try psql("VACUUM ANALYZE readings")
         print(String(format: "postgres: generated %d readings in %.1f s (%@)", rows, Double(monoNs() - t0) / 1e9,

@@ -75,6 +75,17 @@ public final class GatewayMetrics: Sendable {
         return registry.emitToBuffer()
     }
 
+    /// Sets a gauge of something the gateway does not know (e.g. the HTTP server's stream clients).
+    public func setLevel(_ label: String, _ value: Double, dimensions: [(String, String)] = []) {
+        gauge(label, dimensions, value)
+    }
+
+    /// Advances a counter to a cumulative figure kept elsewhere (it only ever moves by the
+    /// difference; a figure that went down restarted from zero).
+    public func setTotal(_ label: String, _ total: Int64, dimensions: [(String, String)] = []) {
+        state.withLockedValue { advance(&$0, label, dimensions, to: total) }
+    }
+
     func record(_ batch: [Ingest]) {
         let now = monotonicNs()
         state.withLockedValue { s in

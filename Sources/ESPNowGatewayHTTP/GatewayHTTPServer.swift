@@ -20,7 +20,8 @@ public struct GatewayHTTPServer: Service {
     let hub: LiveHub
 
     /// - Parameters:
-    ///   - metrics: the Prometheus text `/metrics` serves (nil: the gateway's own counters).
+    ///   - metrics: the Prometheus text `/metrics` serves (nil: the gateway's ``GatewayMetrics``
+    ///     and the live stream's clients and drops).
     ///   - onListening: called with the bound port once the server accepts connections.
     public init(gateway: Gateway, config: GatewayHTTPConfig, version: String = "dev", logger: Logger = Logger(label: "espnow.gateway.http"),
                 metrics: (@Sendable () -> String)? = nil, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws {
@@ -57,7 +58,12 @@ public struct GatewayHTTPServer: Service {
             try await hub.webSocket(inbound, outbound, filter: filter, buffer: buffer)
         }
         let gateway = gateway
-        let metrics = metrics ?? { GatewayPrometheus.text(gateway.stats, streamDropped: hub.dropped, streamClients: hub.clientCount) }
+        let gatewayMetrics = GatewayMetrics(gateway: gateway)
+        let metrics = metrics ?? {
+            gatewayMetrics.setLevel("espnow_gateway_stream_clients", Double(hub.clientCount))
+            gatewayMetrics.setTotal("espnow_gateway_stream_dropped_total", Int64(hub.dropped))
+            return gatewayMetrics.prometheusText()
+        }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics())))

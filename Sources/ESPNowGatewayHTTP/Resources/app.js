@@ -57,6 +57,11 @@ function parseTime(iso) {
   return Date.parse(m[1] + frac + (m[3] || 'Z'));
 }
 
+// A MAC goes into a path as it is (':' is legal there; not every router decodes %3A).
+function macPath(mac) {
+  return /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(mac) ? mac : encodeURIComponent(mac);
+}
+
 function fmtNumber(v) {
   if (typeof v !== 'number' || !isFinite(v)) return String(v);
   const a = Math.abs(v);
@@ -371,7 +376,7 @@ async function sendDownlink(ev) {
   }
   $('downlink-send').disabled = true;
   try {
-    const d = await api('/api/nodes/' + encodeURIComponent(mac) + '/downlinks', { method: 'POST', body });
+    const d = await api('/api/nodes/' + macPath(mac) + '/downlinks', { method: 'POST', body });
     showDownlink(d.state, d.id, 'Queued #' + d.id + ' for ' + mac + ': ' + d.state);
     followDownlink(d.id, mac);
     loadDownlinks(mac);
@@ -415,7 +420,7 @@ async function followDownlink(id, mac) {
 async function loadDownlinks(mac) {
   if (!mac) { $('downlinks-body').replaceChildren(); return; }
   try {
-    const data = await api('/api/nodes/' + encodeURIComponent(mac) + '/downlinks');
+    const data = await api('/api/nodes/' + macPath(mac) + '/downlinks');
     const list = (data.downlinks || []).slice().sort((a, b) => b.id - a.id).slice(0, 10);
     $('downlinks-body').replaceChildren(...list.map((d) => el('tr', { 'data-id': String(d.id), 'data-state': d.state },
       el('td', { class: 'num', text: String(d.id) }),

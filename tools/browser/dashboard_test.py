@@ -181,6 +181,10 @@ def run(binary, out_dir, work):
             return e.get_attribute("data-source") == "stream" and int(e.get_attribute("data-time-us")) > before
         wait("a streamed temperature of " + macs[0], streamed)
         events = int(js(driver, "return document.getElementById('stream-status').dataset.events"))
+        e = driver.find_element(By.CSS_SELECTOR, cell)
+        shown = (int(e.get_attribute("data-time-us")), float(e.get_attribute("data-value")))
+        stored = get_json(gw.base, f"/api/readings?node={macs[0]}&field=temperature&limit=100")["readings"]
+        check(any((r["timeUs"], r["value"]) == shown for r in stored), f"the streamed {shown} is not among the stored readings")
         check(events > events_before, f"stream event count {events_before} -> {events}")
         check(js(driver, "return window.__loadedOnce") == 42, "the page reloaded")
         print(f"live stream: temperature of {macs[0]} updated by the stream ({events - events_before} events meanwhile)")

@@ -148,6 +148,7 @@ function setValue(n, field, value, unit, timeUs, source) {
   v.button.replaceChildren(el('span', { class: 'f', text: field + ' ' }), fmtValue(value, unit));
   v.button.setAttribute('aria-label', field + ' ' + fmtValue(value, unit) + ', show chart');
   v.button.dataset.timeUs = String(timeUs);
+  v.button.dataset.value = String(value);
   v.button.dataset.source = source;
   if (changed && source === 'stream') flash(v.button);
 }
@@ -159,7 +160,7 @@ function applyNode(node) {
   n.cells.rssi.textContent = node.rssi != null ? node.rssi + ' dBm' : '–';
   n.cells.packets.textContent = String(node.packets);
   n.cells.drops.textContent = String(node.drops);
-  const seen = parseTime(node.lastSeen);
+  const seen = node.lastSeenUs != null ? node.lastSeenUs / 1000 : parseTime(node.lastSeen);
   if (!(n.lastSeenMs > seen)) n.lastSeenMs = seen;
   for (const lv of node.lastValues || []) setValue(n, lv.field, lv.value, lv.unit, lv.timeUs, 'fetch');
   n.row.dataset.packets = String(node.packets);
@@ -226,9 +227,8 @@ function fillSelect(select, items, keep) {
 function fillNodeSelects() {
   const items = [...nodes.values()].map((n) => [n.node.mac, n.node.name ? n.node.name + ' (' + n.node.mac + ')' : n.node.mac]);
   fillSelect($('downlink-node'), items);
-  const before = $('chart-node').value;
   fillSelect($('chart-node'), items);
-  if ($('chart-node').value !== before || $('chart-field').options.length === 0) fillFieldSelect();
+  fillFieldSelect();
 }
 
 function fillFieldSelect() {
@@ -389,6 +389,16 @@ async function sendDownlink(ev) {
   void result;
 }
 
+// A payload as text when it is printable UTF-8, else as hex.
+function payloadText(hex) {
+  const bytes = new Uint8Array((hex.match(/../g) || []).map((b) => parseInt(b, 16)));
+  try {
+    const t = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    if (t && !/[\u0000-\u001f\u007f]/.test(t)) return '"' + t + '"';
+  } catch (_) { /* not UTF-8 */ }
+  return hex;
+}
+
 function showDownlink(state, id, text) {
   const r = $('downlink-result');
   r.dataset.state = state;
@@ -424,8 +434,8 @@ async function loadDownlinks(mac) {
     const list = (data.downlinks || []).slice().sort((a, b) => b.id - a.id).slice(0, 10);
     $('downlinks-body').replaceChildren(...list.map((d) => el('tr', { 'data-id': String(d.id), 'data-state': d.state },
       el('td', { class: 'num', text: String(d.id) }),
-      el('td', { text: d.created ? fmtClock(parseTime(d.created), true) : '–' }),
-      el('td', { class: 'mono', text: d.text != null ? d.text : (d.hex || d.payloadHex || '') }),
+      el('td', { text: d.createdUs != null ? fmtClock(d.createdUs / 1000, true) : d.created ? fmtClock(parseTime(d.created), true) : '–' }),
+      el('td', { class: 'mono', text: payloadText(d.payloadHex || '') }),
       el('td', { text: d.state }),
       el('td', { class: 'num', text: d.attempts != null ? String(d.attempts) : '–' }))));
   } catch (e) {

@@ -13,6 +13,7 @@ guard, never a timing assertion. Every process started here is stopped, also on 
 usage: dashboard_test.py ESPNOW_BINARY [--out DIR]
 """
 import argparse
+import base64
 import json
 import os
 import re
@@ -140,6 +141,15 @@ def js(driver, script, *args):
     return driver.execute_script(script, *args)
 
 
+def full_page_screenshot(driver, path):
+    """The whole page, not only the viewport (Chrome DevTools' Page.captureScreenshot)."""
+    w, h = js(driver, "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}})
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(shot["data"]))
+
+
 def run(binary, out_dir, work):
     gw = Gateway(binary, work)
     driver = None
@@ -241,16 +251,19 @@ def run(binary, out_dir, work):
 
         os.makedirs(out_dir, exist_ok=True)
         shot = os.path.join(out_dir, "dashboard.png")
-        check(driver.save_screenshot(shot), "screenshot failed")
+        full_page_screenshot(driver, shot)
 
         # 6. A phone's width: nothing wider than the screen, the table scrolls in its box.
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
         wait("the phone layout", lambda: js(driver, "return window.innerWidth") == 390)
+        wait("the chart redrawn at the phone's width", lambda: js(driver, """const c = document.getElementById('chart');
+            const s = c.querySelector('svg'); return s && Number(s.getAttribute('width')) === Math.max(280, Math.floor(c.clientWidth))
+                && c.clientWidth < 390 && c.dataset.field === 'temperature'"""))
         overflow = js(driver, "return document.documentElement.scrollWidth - window.innerWidth")
         check(overflow <= 0, f"the page is {overflow} px wider than a phone's screen")
         phone = os.path.join(out_dir, "dashboard-phone.png")
-        check(driver.save_screenshot(phone), "phone screenshot failed")
+        full_page_screenshot(driver, phone)
 
         # 7. No script errors or failed requests logged by the page.
         errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]

@@ -87,6 +87,8 @@ function fmtClock(ms, withDate) {
   return withDate ? d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + t : t;
 }
 
+function sameDay(ms) { return new Date(ms).toDateString() === new Date().toDateString(); }
+
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -353,7 +355,7 @@ async function refreshStatus() {
     const d = $('drops');
     d.replaceChildren();
     const drops = Object.entries(s.drops || {});
-    if (drops.length === 0) fact(d, 'none', '0', 'ok');
+    if (drops.length === 0) fact(d, 'any cause', '0', 'ok');
     for (const [k, v] of drops) fact(d, k, String(v), v > 0 ? 'bad' : '');
   } catch (e) {
     $('health-db').textContent = 'status unavailable: ' + e.message;
@@ -434,7 +436,7 @@ async function loadDownlinks(mac) {
     const list = (data.downlinks || []).slice().sort((a, b) => b.id - a.id).slice(0, 10);
     $('downlinks-body').replaceChildren(...list.map((d) => el('tr', { 'data-id': String(d.id), 'data-state': d.state },
       el('td', { class: 'num', text: String(d.id) }),
-      el('td', { text: d.createdUs != null ? fmtClock(d.createdUs / 1000, true) : d.created ? fmtClock(parseTime(d.created), true) : '–' }),
+      el('td', { text: d.createdUs != null ? fmtClock(d.createdUs / 1000, !sameDay(d.createdUs / 1000)) : d.created ? fmtClock(parseTime(d.created), !sameDay(parseTime(d.created))) : '–' }),
       el('td', { class: 'mono', text: payloadText(d.payloadHex || '') }),
       el('td', { text: d.state }),
       el('td', { class: 'num', text: d.attempts != null ? String(d.attempts) : '–' }))));

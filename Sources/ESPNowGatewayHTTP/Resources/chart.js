@@ -94,7 +94,7 @@ function drawChart() {
     }
     // Time axis: ticks on round local times.
     const span = toMs - fromMs;
-    const want = Math.max(2, Math.floor(pw / 90));
+    const want = Math.max(3, Math.floor(pw / 80));
     const tstep = TIME_STEPS.find((s) => span / s <= want) || TIME_STEPS[TIME_STEPS.length - 1];
     const off = -new Date(fromMs).getTimezoneOffset() * 60000;
     for (let t = Math.ceil((fromMs + off) / tstep) * tstep - off; t <= toMs; t += tstep) {
@@ -235,7 +235,14 @@ function initChart() {
       if (!custom) drawChartFromForm();
     });
   }
-  let resize = null;
-  window.addEventListener('resize', () => { clearTimeout(resize); resize = setTimeout(drawChart, 150); });
+  // Redrawn at the box's new width (a phone turned, a window resized).
+  let resize = null, width = 0;
+  new ResizeObserver(() => {
+    const w = Math.floor($('chart').clientWidth);
+    if (w === width) return;
+    width = w;
+    clearTimeout(resize);
+    resize = setTimeout(drawChart, 100);
+  }).observe($('chart'));
   drawChart();
 }

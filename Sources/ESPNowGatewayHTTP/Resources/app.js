@@ -135,7 +135,8 @@ function nodeRow(mac) {
 
 function setValue(n, field, value, unit, timeUs, source) {
   let v = n.values.get(field);
-  if (v && v.timeUs > timeUs) return;      // an older value than the one shown
+  // An older value than the one shown, or the same reading read again.
+  if (v && (v.timeUs > timeUs || (v.timeUs === timeUs && source === 'fetch'))) return;
   if (!v) {
     const button = el('button', { type: 'button', class: 'value', 'data-field': field });
     button.addEventListener('click', () => chartFor(n.node.mac, field));

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import signal
-import socket
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -42,12 +42,6 @@ class Failure(Exception):
 def check(cond, what):
     if not cond:
         raise Failure(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(base, path):
@@ -76,13 +70,14 @@ class Gateway:
     """`espnow gateway --port sim --http ...` in its own process group."""
 
     def __init__(self, binary, work):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = None
+        self.token = secrets.token_hex(16)      # writes need it (reads on loopback do not)
         self.log_path = os.path.join(work, "gateway.log")
         self.log = open(self.log_path, "w+")
         env = {k: v for k, v in os.environ.items() if k not in ("ESPNOW_PORT", "ESPNOW_PORTS")}
+        env["ESPNOW_GATEWAY_TOKEN"] = self.token
         self.proc = subprocess.Popen(
-            [binary, "gateway", "--port", "sim", "--http", f"127.0.0.1:{self.port}",
+            [binary, "gateway", "--port", "sim", "--http", "127.0.0.1:0",
              "--db", os.path.join(work, "gateway.sqlite"), "--spool", os.path.join(work, "spool.sqlite"), "--quiet"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
@@ -101,11 +96,14 @@ class Gateway:
         return wait_for("the simulator's sensor nodes", announced)
 
     def wait_ready(self):
-        def up():
+        """The address the server reports (it binds port 0: any free port), then /healthz."""
+        def listening():
             if self.proc.poll() is not None:
                 raise Failure(f"the gateway exited with {self.proc.returncode}:\n{self.output()}")
-            return get_json(self.base, "/healthz").get("status") == "ok"
-        wait_for("the gateway's /healthz", up)
+            m = re.search(r"(http://127\.0\.0\.1:\d+)/", self.output())
+            return m and m.group(1)
+        self.base = wait_for("the HTTP server's address", listening)
+        wait_for("the gateway's /healthz", lambda: get_json(self.base, "/healthz").get("status") == "ok")
 
     def stop(self):
         """SIGTERM (a clean shutdown, exit 0); the whole group killed if it does not end."""
@@ -226,13 +224,22 @@ def run(binary, out_dir, work):
         print(f"chart: {p['drawn']} points plotted of {p['points']} readings")
 
         # 4. A downlink from the form reaches the second sensor (its radio acknowledges it).
+        # Writes need the token: refused without it, sent once it is entered in the page.
+        result = lambda: driver.find_element(By.ID, "downlink-result")
         Select(driver.find_element(By.ID, "downlink-node")).select_by_value(macs[1])
         driver.find_element(By.ID, "downlink-kind-text").click()
         box = driver.find_element(By.ID, "downlink-payload")
         box.clear()
         box.send_keys("interval=60")
         driver.find_element(By.ID, "downlink-send").click()
-        result = lambda: driver.find_element(By.ID, "downlink-result")
+        wait("the refusal without a token", lambda: result().get_attribute("data-state") == "error")
+        check("access token" in result().text, f"a write without the token: {result().text!r}")
+        check(get_json(gw.base, f"/api/nodes/{macs[1]}/downlinks")["downlinks"] == [], "a downlink was queued without the token")
+        driver.find_element(By.ID, "token").send_keys(gw.token)
+        driver.find_element(By.ID, "token-save").click()
+        check(js(driver, "return Object.values(sessionStorage).includes(arguments[0]) && !Object.values(localStorage).includes(arguments[0])", gw.token),
+              "the token is not kept in sessionStorage only")
+        driver.find_element(By.ID, "downlink-send").click()
         wait("the downlink queued", lambda: result().get_attribute("data-id") not in ("", None))
         dl_id = result().get_attribute("data-id")
         check(result().get_attribute("data-state") != "error", f"the form reported {result().text!r}")
@@ -265,8 +272,9 @@ def run(binary, out_dir, work):
         phone = os.path.join(out_dir, "dashboard-phone.png")
         full_page_screenshot(driver, phone)
 
-        # 7. No script errors or failed requests logged by the page.
-        errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+        # 7. No script errors or failed requests logged by the page (but the refused write).
+        refused = f"/api/nodes/{macs[1]}/downlinks - Failed to load resource: the server responded with a status of 401"
+        errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and refused not in e.get("message", "")]
         check(not errors, f"browser console errors: {errors}")
         print(f"screenshots: {shot}, {phone}")
     except Exception:

@@ -49,8 +49,9 @@ def get_json(base, path):
         return json.loads(r.read().decode())
 
 
-def wait_for(what, fn, guard=GUARD, every=0.2):
+def wait_for(what, fn, guard=None, every=0.2):
     """Polls fn until it returns something truthy; fails naming `what` after the guard."""
+    guard = guard or GUARD
     end = time.monotonic() + guard
     last = None
     while time.monotonic() < end:
@@ -251,7 +252,9 @@ def run(binary, out_dir, work):
              lambda: driver.find_elements(By.CSS_SELECTOR, f"#downlinks-body tr[data-id='{dl_id}'][data-state='delivered']"))
         print(f"downlink #{dl_id} to {macs[1]}: delivered after {d.get('attempts')} attempt(s)")
 
-        # 5. Gateway panel: the simulated dongle connected, the database ready.
+        # 5. Gateway panel: the simulated dongle connected, the database ready; the stream
+        # back (it reconnected to send the token).
+        wait("the stream open again", lambda: js(driver, "return document.getElementById('stream-status').dataset.state") == "open")
         wait("the dongle listed as connected",
              lambda: driver.find_elements(By.CSS_SELECTOR, "#dongles-body tr td.ok"))
         wait("ready", lambda: driver.find_element(By.ID, "health-ready").get_attribute("data-ready") == "true")
@@ -263,7 +266,9 @@ def run(binary, out_dir, work):
         # 6. A phone's width: nothing wider than the screen, the table scrolls in its box.
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-        wait("the phone layout", lambda: js(driver, "return window.innerWidth") == 390)
+        # A mobile viewport widens to content that does not fit: then innerWidth exceeds 390.
+        inner = wait("the phone's viewport", lambda: (lambda w: w if w < 1280 else None)(js(driver, "return window.innerWidth")))
+        check(inner == 390, f"the page is wider than a phone's screen (viewport {inner} px, not 390)")
         wait("the chart redrawn at the phone's width", lambda: js(driver, """const c = document.getElementById('chart');
             const s = c.querySelector('svg'); return s && Number(s.getAttribute('width')) === Math.max(280, Math.floor(c.clientWidth))
                 && c.clientWidth < 390 && c.dataset.field === 'temperature'"""))

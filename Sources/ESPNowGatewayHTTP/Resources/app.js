@@ -243,7 +243,13 @@ function fillFieldSelect() {
 // ---------------------------------------------------------------- the live stream (SSE)
 
 // Read through fetch rather than EventSource so that a bearer token can go along.
-const stream = { state: 'connecting', events: 0, controller: null };
+const stream = { state: 'connecting', events: 0, controller: null, restart: false };
+
+// Reconnects at once (with the new token) instead of after a failure's back-off.
+function restartStream() {
+  stream.restart = true;
+  if (stream.controller) stream.controller.abort();
+}
 
 function setStream(state, text) {
   stream.state = state;
@@ -266,6 +272,11 @@ async function runStream() {
       await readEvents(res.body, onEvent);
       throw new Error('the server closed the stream');
     } catch (e) {
+      if (stream.restart) {
+        stream.restart = false;
+        setStream('connecting', 'reconnecting…');
+        continue;
+      }
       setStream('closed', 'down (' + e.message + '), retrying; the table is refreshed every ' + NODES_REFRESH_DOWN_MS / 1000 + ' s');
       scheduleNodesRefresh(0);
     }
@@ -345,7 +356,7 @@ async function refreshStatus() {
     $('health-db').className = db.up ? 'ok' : 'bad';
     $('health-queue').textContent = s.queueDepth + ' / ' + s.spoolDepth;
     $('dongles-body').replaceChildren(...(s.dongles || []).map((d) => el('tr', { 'data-port': d.port },
-      el('td', { class: 'mono', text: d.port }),
+      el('td', { class: 'mono wrap', text: d.port }),
       el('td', { class: d.connected ? 'ok' : 'bad', text: (d.connected ? 'connected' : 'missing') + (d.note ? ' — ' + d.note : '') }),
       el('td', { class: 'mono', text: d.mac || '–' }),
       el('td', { class: 'num', text: d.channel != null ? String(d.channel) : '–' }),
@@ -423,7 +434,7 @@ async function followDownlink(id, mac) {
       const extra = d.attempts ? ' after ' + d.attempts + ' attempt' + (d.attempts === 1 ? '' : 's') : '';
       const err = d.lastError ? ' (' + d.lastError + ')' : '';
       showDownlink(d.state, id, '#' + id + ' for ' + mac + ': ' + d.state + extra + err);
-      if (d.state === 'delivered' || d.state === 'failed') { loadDownlinks(mac); return; }
+      if (d.state === 'delivered' || d.state === 'failed') { loadDownlinks(mac); refreshStatus(); return; }
     } catch (e) {
       showDownlink('error', id, '#' + id + ': cannot read its state: ' + e.message);
     }
@@ -459,7 +470,7 @@ function initToken() {
     if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
     $('token').value = '';
     showToken();
-    if (stream.controller) stream.controller.abort();   // reconnect with it
+    restartStream();
     refreshNodes();
     refreshStatus();
   });

@@ -356,11 +356,11 @@ async function refreshStatus() {
     $('health-db').className = db.up ? 'ok' : 'bad';
     $('health-queue').textContent = s.queueDepth + ' / ' + s.spoolDepth;
     $('dongles-body').replaceChildren(...(s.dongles || []).map((d) => el('tr', { 'data-port': d.port },
-      el('td', { class: 'mono wrap', text: d.port }),
-      el('td', { class: d.connected ? 'ok' : 'bad', text: (d.connected ? 'connected' : 'missing') + (d.note ? ' — ' + d.note : '') }),
-      el('td', { class: 'mono', text: d.mac || '–' }),
-      el('td', { class: 'num', text: d.channel != null ? String(d.channel) : '–' }),
-      el('td', { text: d.firmware || '–' }))));
+      el('th', { scope: 'row', class: 'mono wrap', text: d.port }),
+      el('td', { 'data-label': 'State', class: d.connected ? 'ok' : 'bad', text: (d.connected ? 'connected' : 'missing') + (d.note ? ' — ' + d.note : '') }),
+      el('td', { 'data-label': 'MAC', class: 'mono', text: d.mac || '–' }),
+      el('td', { 'data-label': 'Channel', class: 'num', text: d.channel != null ? String(d.channel) : '–' }),
+      el('td', { 'data-label': 'Firmware', text: d.firmware || '–' }))));
     const c = $('counters');
     c.replaceChildren();
     for (const [k, v] of Object.entries(s.counters || {})) fact(c, k, String(v));

@@ -142,7 +142,9 @@ async function loadChart() {
   const now = Date.now();
   const fromMs = chart.rangeS ? now - chart.rangeS * 1000 : chart.fromMs;
   const toMs = chart.rangeS ? null : chart.toMs;
-  const q = new URLSearchParams({ node: chart.mac, field: chart.field, from: new Date(fromMs).toISOString(), limit: String(CHART_PAGE) });
+  // Newest first, so that a range holding more than the page limit shows its recent end.
+  const q = new URLSearchParams({ node: chart.mac, field: chart.field, from: new Date(fromMs).toISOString(),
+    limit: String(CHART_PAGE), order: 'desc' });
   if (toMs) q.set('to', new Date(toMs).toISOString());
   const points = [];
   let note = '';
@@ -160,7 +162,7 @@ async function loadChart() {
       cursor = data.nextCursor || null;
       pages += 1;
     } while (cursor && pages < CHART_MAX_PAGES);
-    if (cursor) note = 'Showing ' + points.length + ' readings of this range (narrow the range to see all).';
+    if (cursor) note = 'Showing ' + points.length + ' of the readings in this range, the newest (narrow the range to see all).';
   } catch (e) {
     if (mine !== chart.gen) return;
     note = 'Could not load readings: ' + e.message;

@@ -24,7 +24,8 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests node-tests hil-tests node-demo bench-sim bench-host bench-broker bench-gateway tsan soak clean
+        c-tests portability sim-tests node-tests hil-tests node-demo bench-sim bench-host bench-broker bench-gateway tsan soak clean \
+        install uninstall
 
 all: build
 
@@ -212,6 +213,45 @@ soak: deps
 
 bench-codec: deps
 	$(SWIFT) run -c release codec-bench
+
+# `make install` (PREFIX=/usr/local, DESTDIR for staging): espnow and espnow-sim, their
+# shell completions and man page (both generated from the command's own help), the udev
+# rule and the Wireshark extcap. BIN=DIR installs binaries already built there instead of
+# making a release build. The udev rule goes where udev reads it: /usr/lib/udev/rules.d
+# for PREFIX=/usr, else /etc/udev/rules.d.
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+UDEVDIR      ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
+EXTCAPDIR    ?= $(PREFIX)/lib/wireshark/extcap
+BIN          ?=
+INSTALLED    := $(BINDIR)/espnow $(BINDIR)/espnow-sim $(MANDIR)/man1/espnow.1 \
+                $(PREFIX)/share/bash-completion/completions/espnow $(PREFIX)/share/zsh/site-functions/_espnow \
+                $(PREFIX)/share/fish/vendor_completions.d/espnow.fish $(UDEVDIR)/99-espnow-bridge.rules \
+                $(EXTCAPDIR)/espnow-extcap
+
+install:
+	@set -e; bin="$(BIN)"; \
+	if [ -z "$$bin" ]; then \
+	  $(SWIFT) build -c release --product espnow; $(SWIFT) build -c release --product espnow-sim; \
+	  bin=$$($(SWIFT) build -c release --show-bin-path); \
+	fi; \
+	d="$(DESTDIR)"; \
+	install -D -m 755 "$$bin/espnow" "$$d$(BINDIR)/espnow"; \
+	install -D -m 755 "$$bin/espnow-sim" "$$d$(BINDIR)/espnow-sim"; \
+	install -d "$$d$(MANDIR)/man1" "$$d$(PREFIX)/share/bash-completion/completions" \
+	  "$$d$(PREFIX)/share/zsh/site-functions" "$$d$(PREFIX)/share/fish/vendor_completions.d"; \
+	"$$bin/espnow" --experimental-dump-help | $(PYTHON) tools/gen_manpage.py > "$$d$(MANDIR)/man1/espnow.1"; \
+	"$$bin/espnow" --generate-completion-script bash > "$$d$(PREFIX)/share/bash-completion/completions/espnow"; \
+	"$$bin/espnow" --generate-completion-script zsh > "$$d$(PREFIX)/share/zsh/site-functions/_espnow"; \
+	"$$bin/espnow" --generate-completion-script fish > "$$d$(PREFIX)/share/fish/vendor_completions.d/espnow.fish"; \
+	install -D -m 644 firmware-bridge/99-espnow-bridge.rules "$$d$(UDEVDIR)/99-espnow-bridge.rules"; \
+	install -D -m 755 tools/extcap/espnow-extcap "$$d$(EXTCAPDIR)/espnow-extcap"; \
+	for f in $(INSTALLED); do echo "installed $$d$$f"; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR) .build-node

@@ -6,6 +6,7 @@ import PackageDescription
 //   BridgeCore  – the firmware's portable C core (firmware-bridge/components/bridge_core),
 //                 built here against ESPIDFHost so Swift tests and the simulated dongle run
 //                 the same C files as the chip.
+//   SimAir      – the coordinator of the simulated air: medium, dongle processes, nodes (firmware-bridge/host/air).
 //   espnow-sim  – a simulated dongle: the core on a pseudo-terminal (firmware-bridge/host/app).
 //   ESPNowWire  – pure Swift wire codec (COBS, CRC-32, frames, message layouts); no I/O.
 //   ESPNowSerial    – termios serial link + SwiftNIO frame codec handlers.
@@ -64,9 +65,16 @@ let package = Package(
             publicHeadersPath: "include",
             cSettings: strictC
         ),
+        .target(
+            name: "SimAir",
+            dependencies: ["ESPIDFHost"],
+            path: "firmware-bridge/host/air",
+            publicHeadersPath: "include",
+            cSettings: strictC
+        ),
         .executableTarget(
             name: "espnow-sim",
-            dependencies: ["BridgeCore", "ESPIDFHost"],
+            dependencies: ["BridgeCore", "ESPIDFHost", "SimAir"],
             path: "firmware-bridge/host/app",
             cSettings: strictC
         ),
@@ -205,6 +213,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             path: "Sources/ESPNowCLI"
         ),

@@ -347,7 +347,7 @@ public final class Broker: Sendable {
             client.notice("broker: SET_BAUD is not possible through a broker (the broker owns the serial link)")
             client.respond(id: id, code: code.rawValue, err: .notSupported)
             return
-        case .reset, .espnowDeinit, .wifiSetChannel:
+        case .reset, .espnowDeinit, .wifiSetChannel, .wifiSetCountryCode:
             let others = state.withLockedValue { $0.clients.count } - 1
             if others > 0 && !configuration.allowAdmin {
                 client.notice("broker: \(code.name) refused: \(others) other client(s) share this dongle "

@@ -8,16 +8,13 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Throughput and send latency against a peer (or broadcast), with a percentile summary.",
         discussion: """
-            Keeps --inflight sync sends going for --duration seconds (or --count packets).
-            Latency is the time from the request to the radio's delivery status. A live
-            progress bar is shown on a terminal only. Without MAC: the simulated echo node
-            with --port sim, else broadcast.
+            Keeps --inflight sync sends going for --duration seconds (or --count packets). Latency is the time from the request to the radio's delivery status. A live progress bar is shown on a terminal only. Without MAC: the simulated echo node with --port sim, else broadcast.
             """)
 
     @Argument(help: ArgumentHelp("Destination MAC (default: broadcast, or the echo node with --port sim).", valueName: "MAC"))
     var mac: MACArg?
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Seconds to run.", valueName: "SECONDS"))
+    @Option(name: [.short, .long], help: ArgumentHelp("How long to run, in seconds (decimals accepted).", valueName: "SECONDS"))
     var duration: Double = 5
 
     @Option(name: [.short, .long], help: "Stop after this many packets instead.")

@@ -16,9 +16,9 @@ import Glibc
 /// Options every device command takes.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: [.short, .long], help: ArgumentHelp(
-        "The dongle: a serial port path, `auto` (the only attached bridge dongle, its broker if `espnow serve` has it; with --reconnect followed to its new path if it is unplugged and plugged back), `sim` (start a simulated dongle with an echo and a sensor node for this call), or a broker: `unix:PATH`, `tcp://HOST:PORT`, `tls://HOST:PORT`.",
-        valueName: "PATH|auto|sim|unix:PATH|tls://HOST:PORT"))
-    var port: String = ConnectionOptions.environmentPort ?? "auto"
+        "The dongle: a serial port path, `auto` (the only attached bridge dongle, its broker if `espnow serve` has it; with --reconnect followed to its new path if it is unplugged and plugged back), `sim` (start a simulated dongle with an echo and a sensor node for this call), `id:SERIAL` (the dongle with this USB serial number), a name from the config file's [ports], or a broker: `unix:PATH`, `tcp://HOST:PORT`, `tls://HOST:PORT`. Default: $ESPNOW_PORT, else the config file's port, else auto.",
+        valueName: "PATH|auto|sim|id:SERIAL|NAME|unix:PATH|tls://HOST:PORT"))
+    var port: String = ConnectionOptions.environmentPort ?? ConfigFile.current.port ?? "auto"
 
     /// `$ESPNOW_PORT`, when set and not empty.
     static var environmentPort: String? {
@@ -29,8 +29,8 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(name: .long, help: "Machine-readable output: one JSON object per line.")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("UART baud rate (USB dongles and the simulator ignore it).", valueName: "RATE"))
-    var baud: Int = 921_600
+    @Option(name: .long, help: ArgumentHelp("Raise a UART dongle's link to RATE baud after connecting (SET_BAUD; the dongle starts at its firmware's rate, 921600 by default, and goes back to it 2 seconds after the command ends). USB dongles have no baud rate: ignored there, with a note on stderr.", valueName: "RATE"))
+    var baud: Int?
 
     @Flag(name: .long, help: "Log the device client's activity to stderr.")
     var verbose = false
@@ -39,7 +39,7 @@ struct ConnectionOptions: ParsableArguments {
     var reconnect = false
 
     func validate() throws {
-        guard baud > 0 else { throw ValidationError("--baud must be positive") }
+        if let b = baud, !(9600...5_000_000).contains(b) { throw ValidationError("--baud must be 9600...5000000") }
     }
 }
 
@@ -77,12 +77,26 @@ func parseHex(_ s: String) -> [UInt8]? {
     return out
 }
 
-/// A 16-byte key given as 32 hex digits.
+/// A 16-byte key (PMK or LMK). Exactly 32 hex digits are hex; exactly 16 characters
+/// (16 UTF-8 bytes) are the bytes of that text, as MicroPython's `set_pmk(b'...')`;
+/// The lengths differ, so no key reads both ways; `hex:` and `ascii:` say which is meant
+/// and turn a wrong length into an error about that reading.
 func parseKey(_ s: String, what: String) throws -> [UInt8] {
-    guard let k = parseHex(s), k.count == 16 else {
-        throw CLIError(.usage, "\(what) must be 16 bytes written as 32 hex digits, e.g. 00112233445566778899aabbccddeeff")
+    let usage = "\(what) must be 16 bytes: 32 hex digits (00112233445566778899aabbccddeeff) or 16 ASCII characters (`hex:`/`ascii:` force one)"
+    if s.hasPrefix("hex:") {
+        let body = String(s.dropFirst(4))
+        guard body.count == 32, let k = parseHex(body), k.count == 16 else { throw CLIError(.usage, "\(usage); hex: needs exactly 32 hex digits") }
+        return k
     }
-    return k
+    if s.hasPrefix("ascii:") {
+        let k = Array(s.dropFirst(6).utf8)
+        guard k.count == 16 else { throw CLIError(.usage, "\(usage); ascii: needs exactly 16 bytes, got \(k.count)") }
+        return k
+    }
+    if s.count == 32, s.allSatisfy(\.isHexDigit), let k = parseHex(s) { return k }
+    let bytes = Array(s.utf8)
+    if bytes.count == 16, s.unicodeScalars.allSatisfy({ $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F }) { return bytes }
+    throw CLIError(.usage, "\(usage); got \(bytes.count) characters")
 }
 
 /// The scripted nodes `--port sim` starts next to its dongle.
@@ -132,7 +146,6 @@ final class Session: Sendable {
         if options.reconnect, let dongle = follow ?? PortFinder.udevDevice(at: path), let tracker = try? DongleTracker(device: dongle) {
             devOptions.reconnectPath = tracker.reconnectPath
         }
-        devOptions.serial.baudRate = options.baud
         devOptions.broker = .fromEnvironment()
         if keepPeers { devOptions.broker.keepPeers = true }
         var logger = Logger(label: "espnow")
@@ -151,6 +164,7 @@ final class Session: Sendable {
         }
         let s = Session(device: device, port: path, air: air, json: options.json)
         do {
+            if let b = options.baud { try await s.raiseBaud(b) }
             if prepare { try await s.prepare() }
             let r = try await body(s)
             await s.close()
@@ -225,13 +239,35 @@ final class Session: Sendable {
         return (c.deviceDropped.values.reduce(0, +), c.packetsDropped)
     }
 
-    /// Wi-Fi STA active and ESP-NOW initialised (both idempotent).
+    /// Wi-Fi STA active and ESP-NOW initialised (both idempotent); then the config file's
+    /// country and channel, if it has them (not through a broker: others share the radio).
     func prepare() async throws {
         // Idempotent, and also starts Wi-Fi when the mode already has STA but the radio is
         // stopped (WIFI_GET_IF_ACTIVE only reports the mode bit).
         try await device.wifiSetIfActive(.sta, true)
         try await device.espNowInit()
+        let config = ConfigFile.current
+        guard !device.info.isBrokered else { return }
+        if let c = config.country { try await device.wifiSetCountryCode(c) }
+        if let ch = config.channel, try await device.wifiGetChannel().primary != ch { try await device.wifiSetChannel(primary: ch) }
     }
+
+    /// `--baud`: SET_BAUD on a UART dongle; a note elsewhere.
+    func raiseBaud(_ rate: Int) async throws {
+        let i = device.info
+        guard i.transport == 2, i.caps & 2 != 0 else {
+            let what = i.isBrokered ? "a broker owns its serial line" : "its link (\(transportNames[i.transport] ?? "transport \(i.transport)")) has no baud rate"
+            Out.err("espnow: --baud ignored: \(what)")
+            return
+        }
+        guard UInt32(rate) != i.baud else { return }
+        try await device.setBaud(rate)
+        baud.update { $0 = UInt32(rate) }
+    }
+
+    /// The UART rate in force (HELLO's, or the one --baud switched to).
+    var linkBaud: UInt32 { baud.value ?? device.info.baud }
+    private let baud = Locked<UInt32?>(nil)
 
     /// A port to open, and for `auto` through udev, the dongle behind it.
     struct Resolved: Sendable {
@@ -241,7 +277,12 @@ final class Session: Sendable {
 
     /// `PATH|auto|sim` to a path (starting the simulator for `sim`).
     static func resolve(_ options: ConnectionOptions) async throws -> (Resolved, SimAir?) {
-        switch options.port {
+        let port = try PortName.expand(options.port)
+        if port.hasPrefix("id:") {
+            let found = try PortName.bySerial(String(port.dropFirst(3)))
+            return (Resolved(path: found.path, dongle: found.device), nil)
+        }
+        switch port {
         case "sim":
             let air = try await SimAir.start(arguments: SimDefaults.arguments, expect: SimDefaults.expect)
             guard let d = air.dongles.first, let port = d.port else {
@@ -257,7 +298,7 @@ final class Session: Sendable {
             let c = try await PortFinder.auto()
             return (Resolved(path: c.path, dongle: c.device), nil)
         default:
-            return (Resolved(path: options.port), nil)
+            return (Resolved(path: port), nil)
         }
     }
 }
@@ -279,7 +320,7 @@ enum DropReport {
                                  ("total", .int(total))]).text)
         } else {
             let hint = what == 1 ? "; raise --rxbuf or send less" : ""
-            Out.err("espnow: the dongle dropped \(count) \(name(what)) (total \(total) since boot)\(hint)")
+            Out.err(Style.yellow("espnow:") + " the dongle dropped \(count) \(name(what)) (total \(total) since boot)\(hint)")
         }
     }
 }
@@ -299,9 +340,13 @@ enum PortFinder {
         var outcome: ProbeOutcome
     }
 
-    /// USB serial ports, from udev, or (no udev: containers, minimal systems) from
-    /// /dev/serial/by-id and /dev/ttyACM*, /dev/ttyUSB*.
+    /// USB serial ports, from udev, or (no udev: containers, minimal systems, or
+    /// `ESPNOW_NO_UDEV=1`) from a scan of /dev and /sys (``scanDev()``).
     static func ports() -> (devices: [SerialDevice], scanned: [String], udevError: String?) {
+        let env = ProcessInfo.processInfo.environment
+        if let v = env["ESPNOW_NO_UDEV"], !v.isEmpty, v != "0" {
+            return ([], scanDev(), "ESPNOW_NO_UDEV is set")
+        }
         do {
             return (try SerialDiscovery.devices(matching: .all), [], nil)
         } catch {
@@ -309,24 +354,42 @@ enum PortFinder {
         }
     }
 
+    /// /dev/serial/by-id links, /dev/ttyUSB* and /dev/ttyACM*, and the USB serial ports
+    /// /sys/class/tty knows (a tty whose `device` is a USB interface) when /dev has no
+    /// name for them under those prefixes. `ESPNOW_SCAN_ROOT` puts the root elsewhere
+    /// (tests, chroots); the paths returned are under it.
     static func scanDev() -> [String] {
         let fm = FileManager.default
+        let root = ProcessInfo.processInfo.environment["ESPNOW_SCAN_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? ""
+        let dev = "\(root)/dev"
         var seen = Set<String>()
         var out: [String] = []
-        if let ids = try? fm.contentsOfDirectory(atPath: "/dev/serial/by-id") {
+        func real(_ p: String) -> String { URL(fileURLWithPath: p).resolvingSymlinksInPath().path }
+        if let ids = try? fm.contentsOfDirectory(atPath: "\(dev)/serial/by-id") {
             for id in ids.sorted() {
-                let link = "/dev/serial/by-id/\(id)"
-                let real = (try? fm.destinationOfSymbolicLink(atPath: link))
-                    .map { URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: "/dev/serial/by-id/")).standardizedFileURL.path }
-                if let r = real { seen.insert(r) }
+                let link = "\(dev)/serial/by-id/\(id)"
+                seen.insert(real(link))
                 out.append(link)
             }
         }
-        if let devs = try? fm.contentsOfDirectory(atPath: "/dev") {
-            for d in devs.sorted() where d.hasPrefix("ttyACM") || d.hasPrefix("ttyUSB") {
-                let p = "/dev/\(d)"
-                if !seen.contains(p) { out.append(p) }
+        var names = Set<String>()
+        if let devs = try? fm.contentsOfDirectory(atPath: dev) {
+            for d in devs where d.hasPrefix("ttyACM") || d.hasPrefix("ttyUSB") { names.insert(d) }
+        }
+        // /sys/class/tty/NAME/device -> a USB interface (…/usbN/…): a USB serial port,
+        // whatever its driver calls it.
+        if let ttys = try? fm.contentsOfDirectory(atPath: "\(root)/sys/class/tty") {
+            for t in ttys {
+                // `device` is a symbolic link to the bus device; virtual ttys have none.
+                guard let target = try? fm.destinationOfSymbolicLink(atPath: "\(root)/sys/class/tty/\(t)/device") else { continue }
+                if t.hasPrefix("ttyACM") || t.hasPrefix("ttyUSB") || target.contains("usb") { names.insert(t) }
             }
+        }
+        for d in names.sorted() {
+            let p = "\(dev)/\(d)"
+            guard fm.fileExists(atPath: p), !seen.contains(real(p)) else { continue }
+            seen.insert(real(p))
+            out.append(p)
         }
         return out
     }

@@ -7,13 +7,10 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "No hardware needed: a simulated air with sensor nodes, an echo node and a dongle, and the live exchange.",
         discussion: """
-            Starts espnow-sim with one dongle, three sensor nodes at different distances
-            (RSSI) and an echo node, connects to the dongle through its serial port exactly as
-            to a real one, prints what it receives (decoded sensor readings) and sends (pings
-            the echo node answers) for --duration seconds, then the statistics.
+            Starts espnow-sim with one dongle, three sensor nodes at different distances (RSSI) and an echo node, connects to the dongle through its serial port exactly as to a real one, prints what it receives (decoded sensor readings) and sends (pings the echo node answers) for --duration seconds, then the statistics.
             """)
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Seconds to run.", valueName: "SECONDS"))
+    @Option(name: [.short, .long], help: ArgumentHelp("How long to run, in seconds (decimals accepted).", valueName: "SECONDS"))
     var duration: Double = 6
 
     @Flag(help: "One JSON object per line.")

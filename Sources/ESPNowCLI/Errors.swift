@@ -112,12 +112,13 @@ struct CLIError: Error, CustomStringConvertible {
     private static func espHint(_ e: ESPError, _ cmd: CommandCode) -> String {
         switch e.rawValue {
         case 0x102 where cmd == .wifiSetChannel:
-            return " (the dongle's Wi-Fi country allows channels 1-11 by default; channels 12-14 need a country that permits them, e.g. JP for 14)"
+            return " (the dongle's Wi-Fi country decides its channels: the default, 01, allows 1-11; give --country CC (DE allows 1-13, JP 1-14) or set it with `espnow country CC`)"
         case 0x3069 where cmd == .espnowDelPeer || cmd == .espnowModPeer || cmd == .espnowGetPeer:
             return " (no such peer on this dongle: `espnow peers list` shows the registered ones)"
         case 0x3069: return " (the peer is not registered: add it with `espnow peers add MAC`)"
         case 0x306B: return " (the peer is already registered: use `espnow peers mod`)"
         case 0x3068: return " (the peer list is full: remove one with `espnow peers del MAC`)"
+        case 0x306C: return " (the peer's interface is not active: `espnow wifi ap on` turns on the AP interface for --ifidx ap peers)"
         case 0x306D: return " (the peer's channel is not the dongle's channel: see `espnow channel`)"
         case 0x3067: return " (the dongle's send queue is full: send more slowly)"
         case 0x3065: return " (ESP-NOW is not initialised: run `espnow reset` and retry)"

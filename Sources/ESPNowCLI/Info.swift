@@ -33,7 +33,7 @@ struct Info: AsyncParsableCommand {
                     ("max_payload", .int(i.maxPayload)), ("sta_mac", .string(i.staMAC.description)),
                     ("ap_mac", .string(i.apMAC.description)), ("channel", .int(ch.primary)),
                     ("peers", .int(peers.total)), ("encrypted_peers", .int(peers.encrypted)),
-                    ("transport", .string(transport)), ("baud", .int(i.baud)), ("boot_count", .int(i.bootCount)),
+                    ("transport", .string(transport)), ("baud", .int(s.linkBaud)), ("boot_count", .int(i.bootCount)),
                     ("reset_reason", .int(i.resetReason)), ("reset_reason_name", .string(Fmt.resetReason(i.resetReason))), ("window", .int(i.window)), ("rxbuf", .int(i.rxbuf)),
                     ("caps", .int(i.caps)), ("simulated", .bool(i.isSimulated)),
                     ("stats", .object(zip(statsCounterNames, stats.values).map { ($0, .int($1)) })),
@@ -50,7 +50,7 @@ struct Info: AsyncParsableCommand {
                 ["AP MAC", i.apMAC.description],
                 ["channel", "\(ch.primary)"],
                 ["peers", "\(peers.total) (\(peers.encrypted) encrypted)"],
-                ["link", i.baud > 0 ? "\(transport), \(i.baud) baud" : transport],
+                ["link", s.linkBaud > 0 ? "\(transport), \(s.linkBaud) baud" : transport],
                 ["boot", "#\(i.bootCount), \(Fmt.resetReason(i.resetReason))"],
                 ["window", "\(i.window) requests, rx buffer \(i.rxbuf) bytes"],
             ]

@@ -40,16 +40,18 @@ enum PacketView {
         } else {
             body = Fmt.payload(bytes)
         }
-        return "\(Fmt.clock())  \(p.src) → \(pad(dstLabel(p), 5))  \(pad("\(p.rssi) dBm", 8, right: true))  ch \(pad("\(p.channel)", 2, right: true))  \(pad("\(bytes.count) B", 6, right: true))  \(body)"
+        return "\(Style.dim(Fmt.iso(Date(), digits: 3)))  \(Style.cyan(p.src.description)) → \(pad(dstLabel(p), 5))  \(pad("\(p.rssi) dBm", 8, right: true))  ch \(pad("\(p.channel)", 2, right: true))  \(pad("\(bytes.count) B", 6, right: true))  \(body)"
     }
 
     static func header() -> String {
-        "\(pad("time", 12))  \(pad("source", 17))   \(pad("dst", 5))  \(pad("rssi", 8, right: true))  \(pad("ch", 5))  \(pad("len", 6, right: true))  payload"
+        "\(pad("time (UTC)", 24))  \(pad("source", 17))   \(pad("dst", 5))  \(pad("rssi", 8, right: true))  \(pad("ch", 5))  \(pad("len", 6, right: true))  payload"
     }
 
     static func json(_ p: ReceivedPacket, bytes: [UInt8], me: DeviceInfo, decode: Bool = true) -> JSON {
+        let now = Date()
         var o: [(String, JSON)] = [
-            ("time", .double(Date().timeIntervalSince1970)),
+            ("time", .string(Fmt.iso(now, digits: 6))),
+            ("time_us", .i64(Int64((now.timeIntervalSince1970 * 1e6).rounded()))),
             ("src", .string(p.src.description)),
             ("dst", .string(destination(p, me: me).description)),
             ("dst_kind", .string(dstLabel(p))),
@@ -70,15 +72,13 @@ struct Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print received ESP-NOW packets: time, source, RSSI, channel and payload (text when printable, else hex).",
         discussion: """
-            Ends after --count packets (exit 0), after --timeout seconds (exit 4 if --count
-            was not reached, else 0), or on Ctrl-C (exit 0). --pcap writes a capture that
-            Wireshark opens (radiotap + 802.11 action frames, as a monitor-mode sniffer sees them).
+            Ends after --count packets (exit 0), after --timeout seconds (exit 4 if --count was not reached, else 0), or on Ctrl-C (exit 0). Times are ISO-8601 UTC; --json adds time_us (host, µs since 1970) and timestamp_us (the dongle's receive time, µs since its boot). --pcap writes a capture that Wireshark opens (radiotap + 802.11 action frames, as a monitor-mode sniffer sees them).
             """)
 
     @Option(name: [.short, .long], help: "Stop after N packets.")
     var count: Int?
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
+    @Option(name: [.short, .long], help: ArgumentHelp("Stop after this many seconds (decimals accepted).", valueName: "SECONDS"))
     var timeout: Double?
 
     @Option(help: ArgumentHelp("Only packets from this MAC (repeatable: any of them).", valueName: "MAC"))
@@ -93,6 +93,9 @@ struct Listen: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The dongle's receive buffer in bytes (esp_now's rxbuf; packets that do not fit are dropped and reported).", valueName: "BYTES"))
     var rxbuf: Int?
 
+    @Flag(help: "Also receive long-range (LR) frames: adds LR to the STA interface's protocols (esp_wifi_set_protocol).")
+    var lr = false
+
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
@@ -105,7 +108,7 @@ struct Listen: AsyncParsableCommand {
     func run() async throws {
         let writer = try pcap.map { try PcapWriter(path: $0) }
         if writer?.toStdout == true { Out.humanToStderr.withLockedValue { $0 = true } }
-        let (count, timeout, from, json, decode, rxbuf) = (count, timeout, Set(from.map(\.mac)), connection.json, !raw, rxbuf)
+        let (count, timeout, from, json, decode, rxbuf, lr) = (count, timeout, Set(from.map(\.mac)), connection.json, !raw, rxbuf, lr)
         let received = Locked(0)
         let timedOut = Locked(false)
         let drops = Locked<(device: UInt64, host: UInt64)>((0, 0))
@@ -116,6 +119,7 @@ struct Listen: AsyncParsableCommand {
                 let got = try await d.setRxbuf(r)
                 if got != r { Out.err("espnow: the dongle's receive buffer is \(got) bytes (asked for \(r))") }
             }
+            if lr { try await enableLongRange(d, .sta) }
             d.packetQueue.clear()
             s.watch()
             // On stderr even with --json: scripts can wait for it before sending.

@@ -17,14 +17,14 @@ struct ESPNowCommand: AsyncParsableCommand {
         discussion: """
             Try it without hardware: `espnow demo`, or any command with `--port sim`.
 
-            Every device command takes --port PATH|auto|sim (default: $ESPNOW_PORT, else auto) and --json (one JSON object per line).
+            Every device command takes --port PATH|auto|sim|id:SERIAL|NAME (default: $ESPNOW_PORT, else the port in ~/.config/espnow/config.toml, else auto) and --json (one JSON object per line).
 
             Exit codes: 0 ok, 1 usage or bad input, 2 device or link error (no such port, permission, busy, not a bridge, firmware too old), 3 ESP-NOW error (an esp_err_t, or a send that was not acknowledged), 4 timeout, 5 host file error, 130 interrupted. See docs/CLI.md.
             """,
-        version: "espnow \(cliVersion) (bridge protocol \(WireProtocol.version); `espnow info` shows a dongle's firmware and protocol)",
+        version: "espnow \(cliVersion) (bridge protocol \(WireProtocol.version))",
         subcommands: [
-            Demo.self, Sim.self, Info.self, Send.self, Listen.self, Peers.self, PMK.self, Channel.self,
-            Stats.self, Reset.self, Ping.self, Bench.self, Devices.self, Node.self,
+            Demo.self, Sim.self, Info.self, Send.self, Listen.self, Peers.self, PMK.self, Channel.self, Country.self,
+            WiFi.self, Config.self, Stats.self, Reset.self, Ping.self, Bench.self, Devices.self, Node.self,
             Serve.self,
             GatewayCommand.self, TestCommand.self,
         ]
@@ -40,6 +40,11 @@ struct ESPNowCommand: AsyncParsableCommand {
         }
         let status: Int32
         do {
+            if let v = versionRequest(Array(CommandLine.arguments.dropFirst())) {
+                try await printVersion(port: v.port, json: v.json)
+                Children.terminateAll()
+                Glibc.exit(0)
+            }
             var command = try parseAsRoot()
             if var c = command as? AsyncParsableCommand {
                 try await c.run()
@@ -71,6 +76,46 @@ struct ESPNowCommand: AsyncParsableCommand {
         Glibc.exit(status)
     }
 
+    /// `espnow --version [--port P] [--json]` (nothing else): the CLI's and protocol's
+    /// versions, and with a port the dongle's firmware.
+    static func versionRequest(_ args: [String]) -> (port: String?, json: Bool)? {
+        guard args.contains("--version") else { return nil }
+        var port: String?
+        var json = false
+        var i = 0
+        while i < args.count {
+            switch args[i] {
+            case "--version": break
+            case "--json": json = true
+            case "--port", "-p":
+                guard i + 1 < args.count else { return nil }
+                port = args[i + 1]
+                i += 1
+            case let a where a.hasPrefix("--port="): port = String(a.dropFirst(7))
+            default: return nil
+            }
+            i += 1
+        }
+        return (port, json)
+    }
+
+    static func printVersion(port: String?, json: Bool) async throws {
+        var o: [(String, JSON)] = [("cli", .string(cliVersion)), ("protocol", .int(WireProtocol.version))]
+        if let p = port {
+            let options = try ConnectionOptions.parse(["--port", p] + (json ? ["--json"] : []))
+            let info = try await Session.run(options, prepare: false) { s in (s.device.info, s.port) }
+            let fw = "\(info.0.fwMajor).\(info.0.fwMinor).\(info.0.fwPatch)"
+            o += [("port", .string(info.1)), ("firmware", .string(fw)), ("firmware_protocol", .int(info.0.protoVersion)),
+                  ("idf_version", .string(info.0.idfVersion))]
+            if !json {
+                Out.line("espnow \(cliVersion) (bridge protocol \(WireProtocol.version))")
+                Out.line("firmware \(fw) (bridge protocol \(info.0.protoVersion), ESP-IDF \(info.0.idfVersion.isEmpty ? "?" : info.0.idfVersion)) on \(info.1)")
+                return
+            }
+        }
+        if json { Out.json(.object(o)) } else { Out.line("espnow \(cliVersion) (bridge protocol \(WireProtocol.version))") }
+    }
+
     /// With --json, errors are JSON objects on stderr too: `{"error":"...","exit":N}`.
     static var jsonMode: Bool { CommandLine.arguments.dropFirst().contains("--json") }
 
@@ -78,7 +123,7 @@ struct ESPNowCommand: AsyncParsableCommand {
         if jsonMode {
             Out.err(JSON.object([("error", .string(message)), ("exit", .int(status))]).text)
         } else {
-            Out.err("espnow: \(message)")
+            Out.err(Style.red("espnow:") + " \(message)")
         }
     }
 

@@ -18,8 +18,7 @@ struct NodeBuild: ParsableCommand {
         commandName: "build",
         abstract: "Build PROJECT (an ESP-IDF project directory with main/) or SKETCH.ino into a node executable.",
         discussion: """
-            Prints the executable's path. Run it with `espnow-sim --node app=PATH[,mac=MAC][,channel=C][,dir=DIR]`.
-            A function or header the node runtime does not provide fails the build with their list (docs/NODES.md).
+            Prints the executable's path. Run it with `espnow-sim --node app=PATH[,mac=MAC][,channel=C][,dir=DIR]`. A function or header the node runtime does not provide fails the build with their list (docs/NODES.md).
             """
     )
 

@@ -148,6 +148,28 @@ enum Out {
     }
 }
 
+/// ANSI colour for humans: only on a terminal, never with NO_COLOR set (no-color.org) or
+/// TERM=dumb. Colour goes around text that is also readable without it.
+enum Style {
+    static let stdoutOn = enabled(fd: STDOUT_FILENO)
+    static let stderrOn = enabled(fd: STDERR_FILENO)
+
+    static func enabled(fd: Int32) -> Bool {
+        let env = ProcessInfo.processInfo.environment
+        if let n = env["NO_COLOR"], !n.isEmpty { return false }
+        if env["TERM"] == "dumb" { return false }
+        return isatty(fd) == 1
+    }
+
+    private static func wrap(_ code: String, _ s: String, _ on: Bool) -> String { on ? "\u{1B}[\(code)m\(s)\u{1B}[0m" : s }
+    /// stdout
+    static func dim(_ s: String) -> String { wrap("2", s, stdoutOn && !Out.humanToStderr.withLockedValue { $0 }) }
+    static func cyan(_ s: String) -> String { wrap("36", s, stdoutOn && !Out.humanToStderr.withLockedValue { $0 }) }
+    /// stderr
+    static func red(_ s: String) -> String { wrap("31", s, stderrOn) }
+    static func yellow(_ s: String) -> String { wrap("33", s, stderrOn) }
+}
+
 /// Column alignment for human output.
 func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
     let n = s.count
@@ -189,6 +211,17 @@ enum Fmt {
         localtime_r(&s, &tmv)
         let ms = Int((d.timeIntervalSince1970 - Double(secs)) * 1000)
         return String(format: "%02d:%02d:%02d.%03d", tmv.tm_hour, tmv.tm_min, tmv.tm_sec, max(0, min(999, ms)))
+    }
+
+    /// ISO-8601 UTC with `digits` fractional digits: `2026-11-30T13:04:56.123456Z`.
+    static func iso(_ d: Date, digits: Int = 6) -> String {
+        let us = Int64((d.timeIntervalSince1970 * 1e6).rounded(.down))
+        var secs = time_t(us / 1_000_000)
+        var tmv = tm()
+        gmtime_r(&secs, &tmv)
+        let frac = String(format: "%06lld", us % 1_000_000).prefix(digits)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
+                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec) + (digits > 0 ? ".\(frac)" : "") + "Z"
     }
 
     static func ms(_ seconds: Double) -> String { String(format: "%.3f ms", seconds * 1000) }

@@ -8,10 +8,7 @@ struct Ping: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Round trips to a peer: sync sends, and the peer's echo when it answers (an `echo` node does).",
         discussion: """
-            Each ping is a sync send (time to the radio's ACK) followed by a wait for the same
-            payload to come back from the peer (the round trip). Prints a ping(8)-like summary.
-            Exit 0 if any reply came back, 4 if packets were acknowledged but none echoed,
-            3 if none was acknowledged. With --port sim, ping the simulated echo node.
+            Each ping is a sync send (time to the radio's ACK) followed by a wait for the same payload to come back from the peer (the round trip). Prints a ping(8)-like summary. Exit 0 if any reply came back, 4 if packets were acknowledged but none echoed, 3 if none was acknowledged. With --port sim, ping the simulated echo node.
             """)
 
     @Argument(help: ArgumentHelp("Peer MAC (with --port sim: omit to ping the simulated echo node).", valueName: "MAC"))
@@ -20,13 +17,13 @@ struct Ping: AsyncParsableCommand {
     @Option(name: [.short, .long], help: "Number of pings.")
     var count: Int = 5
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Seconds between pings (decimals allowed, e.g. 0.2).", valueName: "SECONDS"))
+    @Option(name: [.short, .long], help: ArgumentHelp("Seconds between pings (decimals accepted, e.g. 0.2).", valueName: "SECONDS"))
     var interval: Double = 1
 
     @Option(name: [.short, .long], help: ArgumentHelp("Payload bytes (at least 8).", valueName: "BYTES"))
     var size: Int = 32
 
-    @Option(name: [.customShort("W"), .long], help: ArgumentHelp("Seconds to wait for each reply (decimals allowed, e.g. 0.5).", valueName: "SECONDS"))
+    @Option(name: [.customShort("W"), .long], help: ArgumentHelp("Seconds to wait for each reply (decimals accepted, e.g. 0.5).", valueName: "SECONDS"))
     var wait: Double = 1
 
     @OptionGroup var connection: ConnectionOptions

@@ -52,16 +52,9 @@ struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send ESP-NOW packets: MESSAGE as text, --hex, --file, or stdin (--lines or --raw).",
         discussion: """
-            An unregistered peer is registered for the call (and removed afterwards), so a
-            one-liner works on a fresh dongle. ff:ff:ff:ff:ff:ff (or `broadcast`) broadcasts.
-            Each packet waits for its delivery status (the peer's ACK; broadcasts always
-            succeed) and the command exits 3 if any was not acknowledged; --no-wait only
-            queues them.
+            An unregistered peer is registered for the call (and removed afterwards), so a one-liner works on a fresh dongle. ff:ff:ff:ff:ff:ff (or `broadcast`) broadcasts. Each packet waits for its delivery status (the peer's ACK; broadcasts always succeed) and the command exits 3 if any was not acknowledged; --no-wait only queues them.
 
-            Without MESSAGE or --file, stdin is sent: with --lines one packet per line (blank
-            lines skipped; the default when stdin is a terminal or valid UTF-8 text), with
-            --raw the bytes as they are, cut into packets of the dongle's maximum size (the
-            default for binary data). An empty message is a usage error (exit 1).
+            Without MESSAGE or --file, stdin is sent: with --lines one packet per line (blank lines skipped; the default when stdin is a terminal or valid UTF-8 text), with --raw the bytes as they are, cut into packets of the dongle's maximum size (the default for binary data). An empty message is a usage error (exit 1).
             """)
 
     @Argument(help: ArgumentHelp("Destination MAC (aa:bb:cc:dd:ee:ff) or `broadcast`.", valueName: "MAC"))
@@ -91,7 +84,7 @@ struct Send: AsyncParsableCommand {
     @Flag(help: "Encrypt with the peer's LMK (needs --lmk; the receiver needs the same LMK and PMK).")
     var encrypt = false
 
-    @Option(help: ArgumentHelp("Local master key of the peer, 32 hex digits.", valueName: "HEX"))
+    @Option(help: ArgumentHelp("Local master key of the peer: 32 hex digits, or 16 ASCII characters (prefix hex: or ascii: to force one).", valueName: "KEY"))
     var lmk: String?
 
     @Option(help: ArgumentHelp("Channel of the peer (0: the dongle's current channel).", valueName: "N"))
@@ -103,7 +96,7 @@ struct Send: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
-        if encrypt && lmk == nil { throw ValidationError("--encrypt needs --lmk HEX (32 hex digits)") }
+        if encrypt && lmk == nil { throw ValidationError("--encrypt needs --lmk KEY (32 hex digits or 16 ASCII characters)") }
         if file != nil && message != nil { throw ValidationError("give either MESSAGE or --file, not both") }
         if let c = channel, c > 14 { throw ValidationError("--channel must be 0...14") }
         if lines && raw { throw ValidationError("give either --lines or --raw, not both") }

@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
         }
         let (resolved, air) = try await Session.resolve(connection)
         var c = BrokerConfiguration(devicePath: resolved.path)
-        c.device.serial.baudRate = connection.baud
+        if let b = connection.baud { c.device.serial.baudRate = b }
         c.socketPath = noSocket ? nil : socket
         c.defaultSocket = !noSocket && socket == nil
         c.socketName = resolved.dongle?.serialNumber

@@ -5,16 +5,13 @@ struct Sim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start simulated dongles (and scripted nodes) on one simulated air, until Ctrl-C.",
         discussion: """
-            Runs espnow-sim (docs/SIMULATOR.md) and prints each dongle's port, so that other
-            espnow commands can use it: `espnow info --port /dev/pts/N`. --json prints the
-            simulator's own JSON lines. Nodes: echo[,channel=C] | sensor[,interval=MS][,to=MAC]
-            | flood[,len=N][,rate=R][,to=MAC].
+            Runs espnow-sim (docs/SIMULATOR.md) and prints each dongle's port, so that other espnow commands can use it: `espnow info --port /dev/pts/N`. --json prints the simulator's own JSON lines. Nodes: echo[,channel=C] | sensor[,interval=MS][,to=MAC] | flood[,len=N][,rate=R][,to=MAC] (interval in milliseconds).
             """)
 
     @Option(name: [.short, .long], help: "Number of dongles.")
     var dongles: Int = 1
 
-    @Option(name: .customLong("node"), help: ArgumentHelp("A scripted node (repeatable), e.g. sensor,interval=500 or echo.", valueName: "SPEC"))
+    @Option(name: .customLong("node"), help: ArgumentHelp("A scripted node (repeatable), e.g. sensor,interval=500 (milliseconds between readings) or echo.", valueName: "SPEC"))
     var nodes: [String] = []
 
     @Flag(help: "Airtime elapses as on a real radio (default: instant).")
@@ -29,7 +26,7 @@ struct Sim: AsyncParsableCommand {
     @Option(help: "Seed for MACs and randomness (default: the scene's `seed`, else 1).")
     var seed: Int?
 
-    @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
+    @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this many seconds (decimals accepted).", valueName: "SECONDS"))
     var seconds: Double?
 
     @Flag(help: "Print the simulator's JSON lines.")

@@ -10,8 +10,7 @@ struct TestCommand: AsyncParsableCommand {
         commandName: "test",
         abstract: "Run ESP-NOW scenario files (YAML) against simulated or real dongles.",
         discussion: """
-            Each test case runs on a fresh bench (its own simulated air). A failed case keeps its air traffic as a pcap.
-            Exit codes: 0 every case passed, 1 a scenario file or argument is invalid (nothing ran), 2 a bench could not start, 6 a case failed. See docs/HIL.md.
+            Each test case runs on a fresh bench (its own simulated air). A failed case keeps its air traffic as a pcap. Exit codes: 0 every case passed, 1 a scenario file or argument is invalid (nothing ran), 2 a bench could not start, 6 a case failed. See docs/HIL.md.
             """
     )
 
@@ -36,7 +35,7 @@ struct TestCommand: AsyncParsableCommand {
     @Option(help: "Directory for the pcaps of failed cases (default: $ESPNOW_TEST_ARTIFACTS, else the temporary directory)")
     var artifacts: String?
 
-    @Option(help: "Default `within` of expect steps, seconds (a hang guard)")
+    @Option(help: ArgumentHelp("Default `within` of expect steps, in seconds (decimals accepted; a hang guard).", valueName: "SECONDS"))
     var within: Double = 10
 
     func validate() throws {

@@ -248,6 +248,25 @@ extension ESPNowDevice {
                                            "max_connection": .uint(UInt64(maxConnection))])
     }
 
+    /// `esp_wifi_set_country_code`: a 2-character code such as "01" (world safe), "US",
+    /// "DE", "JP"; it decides which channels `wifiSetChannel` accepts.
+    public func wifiSetCountryCode(_ code: String, ieee80211d: Bool = false) async throws {
+        let b = Array(code.utf8)
+        guard b.count == 2, b.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) }) else {
+            throw ESPNowError.invalidArgument("country code must be 2 characters: two capital letters (\"US\", \"JP\") or \"01\", got \"\(code)\"")
+        }
+        _ = try await call(.wifiSetCountryCode, ["country": .bytes(b), "ieee80211d": .uint(ieee80211d ? 1 : 0)])
+    }
+
+    /// `esp_wifi_get_country_code`.
+    public func wifiGetCountryCode() async throws -> String {
+        let r = try await call(.wifiGetCountryCode, [:], record: false)
+        guard let b = r.fields["country"]?.byteValue else {
+            throw ESPNowError.badResponse(command: .wifiGetCountryCode, detail: "country")
+        }
+        return String(decoding: b, as: UTF8.self)
+    }
+
     /// `esp_wifi_config_espnow_rate` (`wifi_phy_rate_t`).
     public func wifiConfigESPNowRate(_ iface: WiFiInterface, rate: UInt8) async throws {
         _ = try await call(.wifiConfigESPNowRate, ["ifidx": .uint(UInt64(iface.rawValue)), "rate": .uint(UInt64(rate))])

@@ -13,6 +13,7 @@ struct RestoreRecord: Sendable {
     var started: Bool?
     var apConfig: [String: FieldValue]?
     var channel: [String: FieldValue]?
+    var country: [String: FieldValue]?
     var powerSave: [String: FieldValue]?
     var protocols: [UInt8: [String: FieldValue]] = [:]
     var txPower: [String: FieldValue]?
@@ -44,6 +45,7 @@ struct RestoreRecord: Sendable {
         case .wifiStop: started = false
         case .wifiAPConfig: apConfig = f
         case .wifiSetChannel: channel = f
+        case .wifiSetCountryCode: country = f
         case .wifiSetPS: powerSave = f
         case .wifiSetProtocol: protocols[Self.u8(f, "ifidx")] = f
         case .wifiSetMaxTxPower: txPower = f
@@ -82,6 +84,8 @@ struct RestoreRecord: Sendable {
         // callback yet, or an encrypted peer's key still missing) and nobody would count them.
         var out: [Step] = []
         for (i, f) in macs.sorted(by: { $0.key < $1.key }) { out.append(("mac[\(i)]", .wifiSetMAC, f)) }
+        // The country first: it decides which channels the later steps may use.
+        if let c = country { out.append(("country", .wifiSetCountryCode, c)) }
         if let m = mode { out.append(("mode", .wifiSetMode, m)) }
         if let r = rxbuf { out.append(("rxbuf", .setRxbuf, r)) }
         if espnowInit {

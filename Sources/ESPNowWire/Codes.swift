@@ -41,6 +41,8 @@ public enum CommandCode: UInt8, Sendable, Hashable, CaseIterable, CustomStringCo
     case wifiStaStatus = 0x42
     case wifiAPConfig = 0x43
     case wifiConfigESPNowRate = 0x44
+    case wifiSetCountryCode = 0x45
+    case wifiGetCountryCode = 0x46
 
     /// The spec's name, e.g. `ESPNOW_SEND`.
     public var name: String {
@@ -86,6 +88,8 @@ public enum CommandCode: UInt8, Sendable, Hashable, CaseIterable, CustomStringCo
         case .wifiStaStatus: "WIFI_STA_STATUS"
         case .wifiAPConfig: "WIFI_AP_CONFIG"
         case .wifiConfigESPNowRate: "WIFI_CONFIG_ESPNOW_RATE"
+        case .wifiSetCountryCode: "WIFI_SET_COUNTRY_CODE"
+        case .wifiGetCountryCode: "WIFI_GET_COUNTRY_CODE"
         }
     }
 

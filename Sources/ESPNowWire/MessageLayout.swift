@@ -165,6 +165,8 @@ private func _buildLayouts() -> [MessageLayout] {
          [f("ssid", .str(max: 32)), f("password", .str(max: 64)), f("channel", .u8), f("authmode", .u8),
           f("hidden", .bool), f("max_connection", .u8)], []),
         (.wifiConfigESPNowRate, [f("ifidx", .u8), f("rate", .u8)], []),
+        (.wifiSetCountryCode, [f("country", .str(max: 2)), f("ieee80211d", .bool)], []),
+        (.wifiGetCountryCode, [], [f("country", .str(max: 2))]),
     ]
     let events: [(EventCode, [FieldLayout])] = [
         (.hello, helloBody),

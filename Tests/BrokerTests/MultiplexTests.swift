@@ -132,6 +132,10 @@ struct MultiplexTests {
             await #expect(throws: ESPNowError.esp(.bridgeRefused, command: .wifiSetChannel)) {
                 try await a.wifiSetChannel(primary: 6)
             }
+            // The country decides the channels everyone is allowed: the same rule.
+            await #expect(throws: ESPNowError.esp(.bridgeRefused, command: .wifiSetCountryCode)) {
+                try await a.wifiSetCountryCode("JP")
+            }
             await #expect(throws: ESPNowError.esp(.notSupported, command: .setBaud)) { try await a.setBaud(115_200) }
             // The refusal is explained to the client in a LOG line.
             let logs = Task { () -> [String] in
@@ -139,7 +143,7 @@ struct MultiplexTests {
                 for await l in a.logs { out.append(l.text) }
                 return out
             }
-            #expect(f.broker.counters.refused == 3)
+            #expect(f.broker.counters.refused == 4)
             await b.close()
             #expect(try await eventually { f.broker.counters.clientsAttached == 1 })
             try await a.wifiSetChannel(primary: 6)

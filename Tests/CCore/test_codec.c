@@ -497,8 +497,8 @@ static void test_msg_table(void)
             CHECK(m->kind == BR_KIND_EVENT && m->code >= 0x80);
         }
     }
-    CHECK_EQ(req, 41);
-    CHECK_EQ(resp, 41);
+    CHECK_EQ(req, 43);
+    CHECK_EQ(resp, 43);
     CHECK_EQ(evt, 6);
     CHECK(br_msg_find(BR_KIND_REQUEST, 0x07) == NULL);
     CHECK(br_msg_find(BR_KIND_EVENT, 0x86) == NULL);

@@ -1077,6 +1077,31 @@ static void test_if_active(void)
     CHECK_EQ(o.v[1].i, 0);             /* WIFI_MODE_NULL */
 }
 
+/* The country decides which channels WIFI_SET_CHANNEL accepts; a code that is not two
+ * characters is refused before the driver sees it. */
+static void test_country_code(void)
+{
+    out_frame_t o;
+    boot();
+    espnow_up();
+    CHECK_EQ(call(90, BR_CMD_WIFI_GET_COUNTRY_CODE, NULL, &o), ESP_OK);
+    CHECK_EQ(o.v[1].len, 2);
+    CHECK(o.v[1].len == 2 && memcmp(o.v[1].ptr, "01", 2) == 0);
+    br_value_t ch13[2] = { vint(13), vint(0) };
+    CHECK_EQ(call(91, BR_CMD_WIFI_SET_CHANNEL, ch13, &o), ESP_ERR_INVALID_ARG);
+    br_value_t jp[2] = { vbytes("JP", 2), vint(0) };
+    CHECK_EQ(call(92, BR_CMD_WIFI_SET_COUNTRY_CODE, jp, &o), ESP_OK);
+    CHECK_EQ(call(93, BR_CMD_WIFI_GET_COUNTRY_CODE, NULL, &o), ESP_OK);
+    CHECK(o.v[1].len == 2 && memcmp(o.v[1].ptr, "JP", 2) == 0);
+    CHECK_EQ(call(94, BR_CMD_WIFI_SET_CHANNEL, ch13, &o), ESP_OK);
+    br_value_t one[2] = { vbytes("U", 1), vint(0) };
+    CHECK_EQ(call(95, BR_CMD_WIFI_SET_COUNTRY_CODE, one, &o), ESP_ERR_INVALID_ARG);
+    br_value_t us[2] = { vbytes("US", 2), vint(1) };
+    CHECK_EQ(call(96, BR_CMD_WIFI_SET_COUNTRY_CODE, us, &o), ESP_OK);
+    CHECK_EQ(call(97, BR_CMD_WIFI_GET_CHANNEL, NULL, &o), ESP_OK);
+    CHECK_EQ(o.v[1].i, 1);   /* channel 13 is outside US's 1..11: the radio moved to the first one */
+}
+
 static void test_log_events(void)
 {
     out_frame_t o;
@@ -1105,6 +1130,7 @@ int main(void)
     test_if_active();
     test_max_payload_both_ways();
     test_log_events();
+    test_country_code();
     test_replay_bad_orders();
     test_replay_sessions_and_busy();
     test_every_peer_flag();

@@ -109,6 +109,11 @@ enum Harness {
     static func run(_ args: [String], bytes: Data) async throws -> Result {
         try await Running(espnow, args, bytes: bytes).wait()
     }
+
+    /// With extra environment variables (a temporary config home, a forced scan).
+    static func run(_ args: [String], environment: [String: String]) async throws -> Result {
+        try await Running(espnow, args, bytes: nil, environment: environment).wait()
+    }
 }
 
 /// A simulated air started by the test itself (`espnow-sim` coordinator).
@@ -121,7 +126,7 @@ final class TestAir: @unchecked Sendable {
     /// stable `--link-dir` paths that survive a replug (``dongles`` then lists those).
     let dir: String?
 
-    init(dongles n: Int, nodes: [String] = [], seed: Int = 3, controlled: Bool = false) throws {
+    init(dongles n: Int, nodes: [String] = [], seed: Int = 3, controlled: Bool = false, extra more: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: Harness.sim)
         var extra: [String] = []
         if controlled {
@@ -132,7 +137,7 @@ final class TestAir: @unchecked Sendable {
         } else {
             dir = nil
         }
-        process.arguments = extra + ["--dongles", "\(n)", "--seed", "\(seed)"] + nodes.flatMap { ["--node", $0] }
+        process.arguments = extra + more + ["--dongles", "\(n)", "--seed", "\(seed)"] + nodes.flatMap { ["--node", $0] }
         let out = Pipe()
         process.standardOutput = out
         process.standardInput = FileHandle.nullDevice

@@ -22,4 +22,17 @@ import Testing
         }
         #expect(order.firstIndex(of: .wifiSetIfActive)! < order.firstIndex(of: .wifiSetChannel)!)
     }
+
+    /// Channels 12-14 exist only in some countries: the country goes back before the channel
+    /// (a rebooted dongle is on the default 01, where SET_CHANNEL 13 fails).
+    @Test func countryComesBeforeTheChannel() {
+        var r = RestoreRecord()
+        r.apply(.wifiSetIfActive, ["ifidx": .uint(0), "active": .uint(1)])
+        r.apply(.wifiSetCountryCode, ["country": .bytes(Array("JP".utf8)), "ieee80211d": .uint(0)])
+        r.apply(.wifiSetChannel, ["primary": .uint(13), "second": .uint(0)])
+        let order = r.steps.map(\.command)
+        let country = order.firstIndex(of: .wifiSetCountryCode)
+        #expect(country != nil, "\(order)")
+        #expect((country ?? Int.max) < order.firstIndex(of: .wifiSetChannel)!)
+    }
 }

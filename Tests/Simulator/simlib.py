@@ -174,6 +174,18 @@ class Dongle:
             got.append(f[3])
 
 
+    def recvs_until(self, count, guard=30.0):
+        """RECV events until `count` have arrived (guard: a hang limit only, never a timing)."""
+        end = time.monotonic() + guard
+        got = []
+        while len(got) < count:
+            f = self.event(EV_RECV, max(0.0, end - time.monotonic()))
+            if f is None:
+                return got
+            got.append(f[3])
+        return got
+
+
 def recv_fields(body):
     src = body[:6]; dst_rate = body[6]; rssi = struct.unpack("<b", body[7:8])[0]; ch = body[8]
     off = 19 if dst_rate >> 6 == 3 else 13

@@ -148,6 +148,8 @@ COMMANDS: dict[str, tuple[int, list, list]] = {
                               ("channel", "u8"), ("authmode", "u8"), ("hidden", "bool"),
                               ("max_connection", "u8")], []),
     "WIFI_CONFIG_ESPNOW_RATE": (0x44, [("ifidx", "u8"), ("rate", "u8")], []),
+    "WIFI_SET_COUNTRY_CODE": (0x45, [("country", "str", 2), ("ieee80211d", "bool")], []),
+    "WIFI_GET_COUNTRY_CODE": (0x46, [], [("country", "str", 2)]),
 }
 
 # RECV is described by a special marker: its layout depends on dst (bits 7..6
@@ -640,6 +642,8 @@ def build_vectors() -> list[dict]:
                             "channel": 6, "authmode": 3, "hidden": 0,
                             "max_connection": 4}, {})
     pair("WIFI_CONFIG_ESPNOW_RATE", {"ifidx": 0, "rate": 0x29}, {}, "WIFI_PHY_RATE_LORA_250K")
+    pair("WIFI_SET_COUNTRY_CODE", {"country": "JP", "ieee80211d": 0}, {}, "channels 1..14 allowed")
+    pair("WIFI_GET_COUNTRY_CODE", {}, {"country": "01"}, None, "01: world safe, channels 1..11")
 
     # ---- events
     add("hello_event", evt("HELLO", hello_body()), "boot of an ESP32-C6 on USB-Serial-JTAG")
@@ -930,6 +934,7 @@ def build_rejects(vectors: list[dict]) -> list[dict]:
         "bad_body")
     add("bad_body_stats_clear_2", seal(req_raw(0x0711, 0x04, b"\x02")), "bad_body")
     add("bad_body_if_active_2", seal(req_raw(0x0712, 0x3E, b"\x00\x02")), "bad_body")
+    add("bad_body_country_code_3", seal(req_raw(0x0716, 0x45, b"\x03USA\x00")), "bad_body")
     add("bad_body_fetch_peer_from_head_2", seal(req_raw(0x0713, 0x18, b"\x02")), "bad_body")
     add("bad_body_add_peer_encrypt_2",
         seal(req_raw(0x0714, 0x14, a + bytes.fromhex(LMK) + b"\x01\x00\x02")), "bad_body")

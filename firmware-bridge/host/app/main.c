@@ -36,10 +36,9 @@
 #include "esp_wifi.h"
 #include "sim_air.h"
 #include "sim_emu.h"
+#include "coord.h"
 #include "sim_medium.h"
 
-int coord_main(int argc, char **argv);
-void coord_usage(FILE *f);
 
 #ifndef SIM_FW_MAJOR
 #define SIM_FW_MAJOR 0

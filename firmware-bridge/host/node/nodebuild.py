@@ -28,8 +28,8 @@ REPO = os.path.dirname(os.path.dirname(HOST))
 IDF_INC = os.path.join(HOST, "idf", "include")
 NODE_INC = os.path.join(HERE, "include")
 ARDUINO_DIR = os.path.join(HERE, "arduino")
-RUNTIME_SRCS = sorted(glob.glob(os.path.join(HERE, "src", "*.c"))) + [
-    os.path.join(HOST, "idf", "src", f) for f in ("esp_emu.c", "esp_err.c", "sim_air.c", "sim_medium.c")]
+RUNTIME_SRCS = sorted(glob.glob(os.path.join(HERE, "src", "*.c"))) + \
+    sorted(glob.glob(os.path.join(HOST, "idf", "src", "*.c")))
 KCONFIG_PKG = "esp-idf-kconfig>=2.5,<4"
 
 

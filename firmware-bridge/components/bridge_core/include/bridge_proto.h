@@ -80,6 +80,8 @@ typedef enum {
     BR_CMD_WIFI_STA_STATUS = 0x42,
     BR_CMD_WIFI_AP_CONFIG = 0x43,
     BR_CMD_WIFI_CONFIG_ESPNOW_RATE = 0x44,
+    BR_CMD_WIFI_SET_COUNTRY_CODE = 0x45,
+    BR_CMD_WIFI_GET_COUNTRY_CODE = 0x46,
 } br_cmd_t;
 
 typedef enum {

@@ -423,6 +423,25 @@ void br_dispatch(br_pending_resp_t *slot, uint8_t code, const uint8_t *body, siz
         e = in[0].i > 1 ? ESP_ERR_INVALID_ARG
                         : br_config_espnow_rate((wifi_interface_t)in[0].i, (wifi_phy_rate_t)in[1].i);
         break;
+    case BR_CMD_WIFI_SET_COUNTRY_CODE: {
+        /* Two characters, as esp_wifi_set_country_code reads them; the driver checks the code. */
+        char cc[3] = { 0 };
+        if (in[0].len != 2) {
+            e = ESP_ERR_INVALID_ARG;
+            break;
+        }
+        memcpy(cc, in[0].ptr, 2);
+        e = esp_wifi_set_country_code(cc, in[1].i != 0);
+        break;
+    }
+    case BR_CMD_WIFI_GET_COUNTRY_CODE: {
+        static char cc[3];   /* outlives this call: the response is encoded after the switch */
+        memset(cc, 0, sizeof cc);
+        e = esp_wifi_get_country_code(cc);
+        out[1].ptr = (const uint8_t *)cc;
+        out[1].len = (uint16_t)(cc[0] == 0 ? 0 : cc[1] == 0 ? 1 : 2);
+        break;
+    }
     default:
         e = ESP_ERR_NOT_SUPPORTED;
         break;

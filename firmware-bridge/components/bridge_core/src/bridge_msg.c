@@ -74,6 +74,7 @@ static const br_field_t rq_ap_config[] = { FM("ssid", BR_T_STR, SSID_MAX),
                                            F("hidden", BR_T_BOOL),
                                            F("max_connection", BR_T_U8) };
 static const br_field_t rq_espnow_rate[] = { F("ifidx", BR_T_U8), F("rate", BR_T_U8) };
+static const br_field_t rq_country[] = { FM("country", BR_T_STR, 2), F("ieee80211d", BR_T_BOOL) };
 
 /* ---- response bodies: err, then the outputs ---- */
 static const br_field_t rs_err[] = { ERR_FIELD };
@@ -91,6 +92,7 @@ static const br_field_t rs_channel[] = { ERR_FIELD, F("primary", BR_T_U8), F("se
 static const br_field_t rs_mac[] = { ERR_FIELD, F("mac", BR_T_MAC) };
 static const br_field_t rs_ps[] = { ERR_FIELD, F("type", BR_T_U8) };
 static const br_field_t rs_bitmap[] = { ERR_FIELD, F("bitmap", BR_T_U8) };
+static const br_field_t rs_country[] = { ERR_FIELD, FM("country", BR_T_STR, 2) };
 static const br_field_t rs_tx_power[] = { ERR_FIELD, F("power", BR_T_I8) };
 static const br_field_t rs_active[] = { ERR_FIELD, F("active", BR_T_BOOL) };
 static const br_field_t rs_sta_status[] = { ERR_FIELD, F("status", BR_T_U16), F("channel", BR_T_U8),
@@ -199,6 +201,10 @@ static const br_msg_t msgs[] = {
     RS(BR_CMD_WIFI_AP_CONFIG, "WIFI_AP_CONFIG", rs_err),
     RQ(BR_CMD_WIFI_CONFIG_ESPNOW_RATE, "WIFI_CONFIG_ESPNOW_RATE", rq_espnow_rate),
     RS(BR_CMD_WIFI_CONFIG_ESPNOW_RATE, "WIFI_CONFIG_ESPNOW_RATE", rs_err),
+    RQ(BR_CMD_WIFI_SET_COUNTRY_CODE, "WIFI_SET_COUNTRY_CODE", rq_country),
+    RS(BR_CMD_WIFI_SET_COUNTRY_CODE, "WIFI_SET_COUNTRY_CODE", rs_err),
+    RQ0(BR_CMD_WIFI_GET_COUNTRY_CODE, "WIFI_GET_COUNTRY_CODE"),
+    RS(BR_CMD_WIFI_GET_COUNTRY_CODE, "WIFI_GET_COUNTRY_CODE", rs_country),
 
     EV(BR_EVT_HELLO, "HELLO", ev_hello),
     EV(BR_EVT_RECV, "RECV", ev_recv),

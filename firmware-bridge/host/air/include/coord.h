@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define COORD_MAX_RADIOS 64           /* dongles + scripted nodes */
 #define COORD_MAX_APS 16
@@ -67,5 +68,9 @@ bool scene_load(const char *path, coord_cfg_t *cfg, char *err, size_t errcap);
 /* Default per-radio settings (channel 1, no faults, ...). */
 void coord_radio_defaults(radio_cfg_t *r);
 bool coord_parse_mac(const char *s, uint8_t mac[6]);
+
+/* Runs the coordinator (espnow-sim --dongles N / --scene FILE); returns the exit status. */
+int coord_main(int argc, char **argv);
+void coord_usage(FILE *f);
 
 #endif

@@ -48,6 +48,8 @@ public final class Gateway: Service, Sendable {
     let downlinks = DownlinkBook()
     /// Connected dongles by port (always-on deliveries use any of them).
     let devices = NIOLockedValueBox<[String: ESPNowDevice]>([:])
+    /// Decoders chosen while running (``updateNode(_:name:decoder:lmk:)``), over the configuration's.
+    let decoderOverrides = NIOLockedValueBox<[MACAddress: DecoderKind]>([:])
     /// The device paths to listen on (`sim` and `auto` already resolved by the caller).
     let ports: [String]
 
@@ -132,6 +134,10 @@ public final class Gateway: Service, Sendable {
             for n in config.nodes.values {
                 try await store.configureNode(n.mac, name: n.name, decoder: n.decoder?.description, lmk: n.lmk)
             }
+            // Decoders set while running (HTTP PATCH) outlive a restart; the file's win.
+            for n in try await store.nodes() where config.nodes[n.mac]?.decoder == nil {
+                if let d = n.decoder.flatMap(DecoderKind.init) { decoderOverrides.withLockedValue { $0[n.mac] = d } }
+            }
             let released = try await store.releaseClaims(gateway: config.gatewayID, nowUs: nowUs())
             if released > 0 { logger.info("\(released) downlink(s) left mid-attempt by the last run are pending again") }
             let v = downlinks.version
@@ -202,7 +208,8 @@ public final class Gateway: Service, Sendable {
     }
 
     func decode(_ u: Uplink, gateway: String) -> Ingest {
-        Ingest(uplink: u, decoded: decoder.decode(u.payload, as: config.decoderKind(for: u.node)), gateway: gateway)
+        let kind = decoderOverrides.withLockedValue { $0[u.node] } ?? config.decoderKind(for: u.node)
+        return Ingest(uplink: u, decoded: decoder.decode(u.payload, as: kind), gateway: gateway)
     }
 
     func notify(_ batch: [Ingest], _ o: WriteOutcome?) {

@@ -54,6 +54,8 @@ public struct GatewayConfig: Sendable {
     public var dryRun = false
     /// Scripted nodes of the simulated air for `--port sim`.
     public var simNodes: [String] = ["sensor,interval=1000", "sensor,interval=1500"]
+    /// The HTTP API (`[http]`).
+    public var http = HTTPSettings()
 
     public init() {}
 
@@ -101,7 +103,7 @@ public struct GatewayConfig: Sendable {
 
     static let topKeys: Set<String> = ["gateway_id", "ports", "channel", "db", "spool", "spool_limit", "queue", "batch",
                                        "dedup_window", "dedup_seq_window", "retain_raw", "retain_readings", "allow",
-                                       "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout"]
+                                       "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout", "http"]
     static let nodeKeys: Set<String> = ["mac", "name", "decoder", "lmk", "always_on"]
 
     /// Reads a TOML configuration; unknown keys and wrongly typed values are errors that
@@ -185,6 +187,7 @@ public struct GatewayConfig: Sendable {
                 }
             }
         }
+        if let h = table["http"] { c.http = try HTTPSettings.load(h, file: file) }
         if let n = table["node"] {
             guard let arr = n.array else { throw Error("\(file): write nodes as [[node]] tables") }
             for (i, e) in arr.enumerated() {

@@ -216,7 +216,9 @@ async function refreshNodes() {
     fillNodeSelects();
     tickAges();
   } catch (e) {
-    $('nodes-note').textContent = 'Could not load the nodes: ' + e.message;
+    $('nodes-note').textContent = e.status === 401
+      ? 'This gateway needs its access token to show data: enter it under "Access token".'
+      : 'Could not load the nodes: ' + e.message;
   }
   scheduleNodesRefresh(stream.state === 'open' ? NODES_REFRESH_LIVE_MS : NODES_REFRESH_DOWN_MS);
 }

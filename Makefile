@@ -236,6 +236,8 @@ MANDIR       ?= $(PREFIX)/share/man
 UDEVDIR      ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
 EXTCAPDIR    ?= $(PREFIX)/lib/wireshark/extcap
 BIN          ?=
+# The gateway's dashboard page and OpenAPI document (found by `espnow` at BINDIR/../share/espnow).
+WEBDIR       := $(PREFIX)/share/espnow/espnow-bridge_ESPNowGatewayHTTP.resources
 INSTALLED    := $(BINDIR)/espnow $(BINDIR)/espnow-sim $(MANDIR)/man1/espnow.1 \
                 $(PREFIX)/share/bash-completion/completions/espnow $(PREFIX)/share/zsh/site-functions/_espnow \
                 $(PREFIX)/share/fish/vendor_completions.d/espnow.fish $(UDEVDIR)/99-espnow-bridge.rules \
@@ -258,10 +260,13 @@ install:
 	"$$bin/espnow" --generate-completion-script fish > "$$d$(PREFIX)/share/fish/vendor_completions.d/espnow.fish"; \
 	install -D -m 644 firmware-bridge/99-espnow-bridge.rules "$$d$(UDEVDIR)/99-espnow-bridge.rules"; \
 	install -D -m 755 tools/extcap/espnow-extcap "$$d$(EXTCAPDIR)/espnow-extcap"; \
+	rm -rf "$$d$(WEBDIR)"; install -d "$$d$(PREFIX)/share/espnow"; \
+	cp -R "$$bin/espnow-bridge_ESPNowGatewayHTTP.resources" "$$d$(WEBDIR)"; echo "installed $$d$(WEBDIR)/"; \
 	for f in $(INSTALLED); do echo "installed $$d$$f"; done
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -rf "$(DESTDIR)$(WEBDIR)"
 
 clean:
 	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR) .build-node

@@ -205,3 +205,30 @@ enum LMKChecks {
         }
     }
 }
+
+/// A decoder chosen over HTTP is used at once and again after a restart.
+@Suite("Node changes")
+struct NodeChangeTests {
+    @Test func decoderSetOverHTTPOutlivesARestart() async throws {
+        let h = try await GatewayHarness.start()
+        let path = try #require(h.store as? SQLiteStore).path
+        try await withHarness(h) { h in
+            #expect(try await h.request(.PATCH, "/api/nodes/\(nodeA)", body: #"{"decoder":"raw"}"#).status == 200)
+            h.gateway.ingest(uplink(nodeA, "t=1", at: ContractTests.t0))
+            try await eventually("stored") { h.gateway.stats.stored == 1 }
+        }
+        let again = try Gateway(config: GatewayConfig(), store: try SQLiteStore(path: path), ports: [])
+        let run = Task { try await again.run() }
+        defer { run.cancel() }
+        try await eventually("the registry's decoder in use") { again.decoderKind(for: nodeA) == .raw }
+        again.ingest(uplink(nodeA, "t=2", at: ContractTests.t0 + 5_000_000))
+        try await eventually("stored after the restart") { again.stats.stored == 1 }
+        run.cancel()
+        try await run.value
+        let check = try SQLiteStore(path: path)
+        let packets = try await check.queryPackets(PacketQuery(node: nodeA, ascending: true))
+        #expect(packets.map(\.decoder) == ["raw", "raw"])
+        #expect(try await check.queryReadings(ReadingQuery(node: nodeA)).isEmpty)
+        await check.close()
+    }
+}

@@ -4,9 +4,10 @@
 `espnow gateway --port sim --http 127.0.0.1:PORT`, with its simulated sensor nodes.
 
 Checks: the node table lists the sensors the simulator announced; a new reading reaches
-the table over the live stream without a reload; the chart's SVG plots the readings; a
-downlink sent from the form is delivered to the simulated node (acknowledged by its
-radio: the state the page shows and the API's agree); the layout fits a phone's width;
+the table over the live stream without a reload (and is a stored reading); the chart's SVG
+plots the readings; a downlink sent from the form is refused without the gateway's token,
+then, with the token entered in the page, delivered to the simulated node (acknowledged by
+its radio: the state the page shows and the API's agree); the layout fits a phone's width;
 the page logs no errors. Saves screenshots in the output folder. Every wait is a hang
 guard, never a timing assertion. Every process started here is stopped, also on failure.
 

@@ -183,12 +183,17 @@ bench-sim: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(PYTHON) Tests/Simulator/bench_sim.py .build/release/espnow-sim
 
-# Host library: packets/s from an unpaced dongle, CPU per packet, 16 concurrent sync
-# senders against the air limit, sync-send latency percentiles.
-bench-host: deps
+# Host library beside minimal C programs (Benchmarks/HostBenchC): receive ceiling, CPU and
+# context switches per packet from a synthetic pty dongle, PING round trip, the codec alone;
+# 16 concurrent sync senders against the air limit, sync-send latency percentiles.
+BENCH_DIR    := .build-bench
+$(BENCH_DIR)/host-bench-c: $(CODEC_SRCS) Benchmarks/HostBenchC/host_bench_c.c
+	mkdir -p $(BENCH_DIR)
+	gcc $(CSTRICT) -O2 -I$(CORE_INC) $(CODEC_SRCS) Benchmarks/HostBenchC/host_bench_c.c -o $@
+bench-host: deps $(BENCH_DIR)/host-bench-c
 	$(SWIFT) build -c release --product espnow-sim
 	$(SWIFT) build -c release --product host-bench
-	$(SWIFT) run --skip-build -c release host-bench
+	$(SWIFT) run --skip-build -c release host-bench --c-tool $(BENCH_DIR)/host-bench-c $(BENCH_ARGS)
 
 # The sensor gateway: sustained readings/s into SQLite and PostgreSQL from unpaced
 # simulated dongles, p99 RECV→commit latency, memory (prints, never fails).
@@ -269,4 +274,4 @@ uninstall:
 	rm -rf "$(DESTDIR)$(WEBDIR)"
 
 clean:
-	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR) .build-node
+	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR) .build-node $(BENCH_DIR)

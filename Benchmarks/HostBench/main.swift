@@ -1,19 +1,30 @@
-// host-bench: figures of the host library against simulated dongles (`make bench-host`).
-// Prints figures; nothing here passes or fails.
+// host-bench: figures of the host library (`make bench-host`). Prints figures; nothing here
+// passes or fails.
 //
-//   1. receive: packets per second the host takes (through `ESPNow.irecv`) from an unpaced
-//      simulated dongle hearing `flood` nodes with 250-byte payloads (instant mode), and
-//      host CPU per packet (getrusage of this process: user + system).
-//   2. 16 concurrent sync senders, 250-byte unicast at 1 Mbps in --realtime mode, against
-//      the air limit (docs/SIMULATOR.md: published 357 pkt/s, model 328).
-//   3. sync send latency, API call to status, p50/p99 (HdrHistogram): one sender alone,
-//      and each of the 16 senders under load.
+//   1. receive, Swift beside C, from a synthetic dongle (`host-bench-c produce`: a pty into
+//      which pre-encoded 250-byte RECV frames are written as fast as it takes them, or at
+//      10,000 frames/s one frame per write). Swift: an `ESPNow.irecv` loop; C: read + COBS +
+//      CRC + count (`host-bench-c read`, the firmware's portable codec). Packets/s, CPU per
+//      packet (getrusage of the reading process: user + system), context switches per packet
+//      (getrusage: voluntary + involuntary, every thread of the process), packets dropped
+//      inside the host.
+//   2. PING round trip on a simulated dongle: the C client (`host-bench-c ping`) and
+//      `ESPNowDevice.ping`, p50/p99 and switches per round trip; host-added = Swift − C.
+//   3. sync send latency, API call to status, p50/p99 (HdrHistogram), one sender alone.
+//   4. 16 concurrent sync senders, 250-byte unicast at 1 Mbps in --realtime mode, against
+//      the air limit (docs/SIMULATOR.md: published 357 pkt/s, model 328), and their latency.
+//   5. the codec alone: Swift's FrameSplitter against the C reader's decoding, same frames.
+//   6. receive from a simulated dongle hearing `flood` nodes (instant mode): what the
+//      dongle and the host drop.
 //
 // Options: --seconds S (per phase, default 5), --floods K (default 4), --flood-rate R
-// (wifi_phy_rate_t, default 12 = 54 Mbps), --senders N (default 16).
+// (wifi_phy_rate_t, default 12 = 54 Mbps), --senders N (default 16), --c-tool PATH
+// (default .build-bench/host-bench-c, built by `make bench-host`), --only LIST (comma-separated
+// section numbers).
 import ESPNow
 import ESPNowDevice
 import ESPNowSimulator
+import ESPNowWire
 import Foundation
 import Histogram
 import NIOConcurrencyHelpers
@@ -27,6 +38,8 @@ struct Args {
     var floods = 4
     var floodRate = 12
     var senders = 16
+    var cTool = ".build-bench/host-bench-c"
+    var only: Set<Int> = [1, 2, 3, 4, 5, 6]
 
     init() {
         var it = CommandLine.arguments.dropFirst().makeIterator()
@@ -40,8 +53,10 @@ struct Args {
             case "--floods": floods = Int(value()) ?? floods
             case "--flood-rate": floodRate = Int(value()) ?? floodRate
             case "--senders": senders = Int(value()) ?? senders
+            case "--c-tool": cTool = value()
+            case "--only": only = Set(value().split(separator: ",").compactMap { Int($0) })
             case "-h", "--help":
-                print("usage: host-bench [--seconds S] [--floods K] [--flood-rate R] [--senders N]")
+                print("usage: host-bench [--seconds S] [--floods K] [--flood-rate R] [--senders N] [--c-tool PATH] [--only 1,2,...]")
                 exit(0)
             default: fatalError("unknown argument \(a) (try --help)")
             }
@@ -49,11 +64,14 @@ struct Args {
     }
 }
 
-func cpuSeconds() -> Double {
+func cpuSeconds() -> Double { usage().cpu }
+
+/// CPU seconds (user + system) and context switches (voluntary + involuntary) of this process.
+func usage() -> (cpu: Double, switches: Int) {
     var ru = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &ru)
     func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-    return s(ru.ru_utime) + s(ru.ru_stime)
+    return (s(ru.ru_utime) + s(ru.ru_stime), ru.ru_nvcsw + ru.ru_nivcsw)
 }
 
 func seconds(_ d: Duration) -> Double {
@@ -76,7 +94,7 @@ func newHistogram() -> Histogram<UInt64> {
 let args = Args()
 let clock = ContinuousClock()
 
-// MARK: 1. Receive rate and CPU per packet
+// MARK: 6. Receive from a simulated flood
 
 func benchReceive() async throws {
     let nodes = Array(repeating: "flood,len=250,rate=\(args.floodRate)", count: args.floods)
@@ -114,7 +132,7 @@ func benchReceive() async throws {
     let evDropped = Int(dev1["events_dropped"] &- dev0["events_dropped"])
     let hostDropped = Int(host1.packetsDropped - host0.packetsDropped)
     print("""
-        1. receive: \(args.floods) flood node(s), 250-byte payloads, rate \(args.floodRate), instant mode, unpaced pty
+        6. receive from a simulated dongle: \(args.floods) flood node(s), 250-byte payloads, rate \(args.floodRate), instant mode, unpaced pty
            offered to the dongle (air rx)  \(offered) pkt = \(Int(Double(offered) / wall)) pkt/s
            dongle received / dropped       \(devRx) / rxbuf \(devDropped), link queue \(evDropped)
            host received                   \(packets) pkt in \(String(format: "%.2f", wall)) s = \(Int(Double(packets) / wall)) pkt/s, \
@@ -214,21 +232,25 @@ func benchSenders() async throws {
     let attempts = (air1[0]?.attempts ?? 0) - (air0[0]?.attempts ?? 0)
     let pps = Double(t.ok) / wall
     print("""
-        2. \(args.senders) concurrent sync senders, 250-byte unicast, realtime 1 Mbps, window \(a.device.info.window)
+        4. \(args.senders) concurrent sync senders, 250-byte unicast, realtime 1 Mbps, window \(a.device.info.window)
            delivered \(t.ok), not acknowledged \(t.failed), threw \(t.threw) in \(String(format: "%.2f", wall)) s
            throughput \(String(format: "%.0f", pps)) pkt/s = \(String(format: "%.0f", pps / 357 * 100)) % of the published \
         air limit 357 pkt/s, \(String(format: "%.0f", pps / 328 * 100)) % of the model's 328
            air attempts \(attempts) (retries included); peer host received \(received) in total
-        3. sync send latency under that load (each of \(args.senders) senders): \(summary(t.h))
+           sync send latency under that load (each of \(args.senders) senders): \(summary(t.h))
         """)
     await a.device.close()
     await b.device.close()
 }
 
-print("host-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(args.seconds) s per phase")
+let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+print("host-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load), \(args.seconds) s per phase")
 do {
-    try await benchReceive()
-    try await benchSenders()
+    if args.only.contains(1) { try await benchReceiveSideBySide(tool: args.cTool, seconds: args.seconds) }
+    if args.only.contains(2) { try await benchPing(tool: args.cTool) }
+    if args.only.contains(3) || args.only.contains(4) { try await benchSenders() }
+    if args.only.contains(5) { try benchCodec(tool: args.cTool, seconds: 1) }
+    if args.only.contains(6) { try await benchReceive() }
 } catch {
     print("host-bench: \(error)")
     exit(1)

@@ -26,7 +26,11 @@ public struct DeviceOptions: Sendable {
     /// transmission, even when every counted attempt went unanswered (a hang guard: a
     /// simulated dongle on a busy machine can be late without being gone). 0 disables it.
     public var minimumCallTime: TimeAmount = .seconds(5)
-    /// Host receive queue, in packets (overflow is counted in `packetsDropped`).
+    /// Host receive queue, in packets. When this many wait, the client stops reading the
+    /// link until the application has taken half of them (the dongle then pushes back and
+    /// reports its own drops); packets that arrive meanwhile (the rest of a read, or while a
+    /// response is awaited) are still queued, up to ``PacketQueue/overflow`` more, beyond
+    /// which they are dropped and counted in `packetsDropped`.
     public var packetQueueCapacity = 1024
     /// Buffer of each event stream (overflow is counted).
     public var streamLimit = 1024
@@ -157,12 +161,24 @@ public final class ESPNowDevice: Sendable {
     private init(path: String, options: DeviceOptions) {
         self.options = options
         logger = options.logger
+        // The link's channel, its timers and the queue's timer all run on this one loop:
+        // no thread hop between a frame's arrival and the timer it cancels.
         eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         packetQueue = PacketQueue(capacity: options.packetQueueCapacity, eventLoop: eventLoop)
         statusStream = CountingStream(limit: options.streamLimit)
         logStream = CountingStream(limit: options.streamLimit)
         eventStream = CountingStream(limit: options.streamLimit)
         state = NIOLockedValueBox(State(path: path))
+        packetQueue.setReadingHandler { [weak self] in
+            guard let self, let link = self.state.withLockedValue({ $0.link }) else { return }
+            Self.applyReading(link, self.packetQueue)
+        }
+    }
+
+    /// Makes the link read, or not, as the queue's level asks now (whatever order the
+    /// requests to change it were made in): always through the loop, never inside a lock.
+    static func applyReading(_ link: any FrameLink, _ queue: PacketQueue) {
+        link.eventLoop.execute { link.setReading(!queue.readingPaused) }
     }
 
     /// Opens `url` (`unix:PATH`, `tcp://HOST:PORT`, `tls://HOST:PORT`: a broker sharing a
@@ -254,7 +270,7 @@ public final class ESPNowDevice: Sendable {
         let link: any FrameLink
         do {
             link = try await FrameLinks.open(
-                path, serial: options.serial, broker: options.broker,
+                path, serial: options.serial, broker: options.broker, group: eventLoop,
                 onInbound: { [weak self] item in self?.inbound(item, generation: gen) },
                 onClose: { [weak self] err in self?.linkClosed(err, generation: gen) })
         } catch let e as SerialError {
@@ -538,6 +554,8 @@ public final class ESPNowDevice: Sendable {
             }
             s.pending[id] = p
             s.counters.framesSent += 1
+            // Its response comes on the link: read it even when the packet queue is full.
+            if packetQueue.unpause() { Self.applyReading(link, packetQueue) }
             // execute() always enqueues: writes leave in id order, never inside this lock.
             link.eventLoop.execute { link.write(.encoded(wire)) }
         }
@@ -693,7 +711,16 @@ public final class ESPNowDevice: Sendable {
             }
             let now = NIODeadline.now().uptimeNanoseconds / 1_000_000
             state.withLockedValue { $0.peersTable[p.src] = (p.rssi, now) }
-            packetQueue.push(p)
+            if packetQueue.push(p) {
+                // Full: stop reading, unless a response is awaited (it comes on this link).
+                let link = state.withLockedValue { s -> (any FrameLink)? in
+                    guard s.pending.isEmpty, s.linkGen == generation, let l = s.link, packetQueue.pauseIfFull() else {
+                        return nil
+                    }
+                    return l
+                }
+                if let link { Self.applyReading(link, packetQueue) }
+            }
         case .sendStatus:
             guard let m = try? f.message(), let rid = m.fields["req_id"]?.uintValue, case .mac(let mac)? = m.fields["peer_addr"],
                   let st = m.fields["status"]?.uintValue else {

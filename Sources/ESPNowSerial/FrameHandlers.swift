@@ -31,36 +31,77 @@ public enum LinkInbound: Sendable {
 }
 
 /// Splits the byte stream into frames with ``FrameSplitter`` (COBS, CRC, header checks).
-/// Inbound: `ByteBuffer` → ``LinkInbound``.
+/// Inbound: `ByteBuffer` → ``LinkInbound``. The bodies of one read are copied once, into
+/// one buffer, and handed on as slices of it (a packet kept by the application keeps that
+/// read's buffer alive, at most a read's worth of bytes).
 public final class FrameDecoderHandler: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = LinkInbound
 
+    private enum Item {
+        case frame(FrameHeader, offset: Int, length: Int)
+        case dropped(WireError)
+        case foreignHello(ForeignHello)
+    }
+
     private var splitter = FrameSplitter(accepting: .fromDevice)
-    private var out: [LinkInbound] = []
+    private var items: [Item] = []
+    private var firing = false
 
     public init() {}
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
-        let allocator = context.channel.allocator
+        guard !firing else {
+            // Re-entered from a handler further on: this read fires on its own.
+            var local: [Item] = []
+            let arena = decode(bytes, context: context, into: &local)
+            fire(local, arena, context: context)
+            return
+        }
+        firing = true
+        defer { firing = false }
+        let arena = decode(bytes, context: context, into: &items)
+        fire(items, arena, context: context)
+        items.removeAll(keepingCapacity: true)
+    }
+
+    /// Collects this read's frames; their bodies go into one new buffer, returned. Collect
+    /// first, fire after: keeps the splitter's exclusive access short.
+    private func decode(_ bytes: ByteBuffer, context: ChannelHandlerContext, into items: inout [Item]) -> ByteBuffer {
         let foreignBefore = splitter.lastForeignHello
-        // Collect first, fire after: keeps the splitter's exclusive access short and the
-        // pipeline free to re-enter.
+        // Decoded bodies are never longer than their encoded bytes plus what an earlier
+        // read left in the splitter (at most one frame).
+        var arena = context.channel.allocator.buffer(capacity: bytes.readableBytes + WireProtocol.maxDecoded)
         bytes.withUnsafeReadableBytes { raw in
             splitter.feed(raw) { result in
                 switch result {
                 case .success(let view):
-                    out.append(.frame(DecodedFrame(header: view.header, body: allocator.buffer(bytes: view.body))))
+                    let offset = arena.writerIndex
+                    arena.writeBytes(view.body)
+                    items.append(.frame(view.header, offset: offset, length: view.body.count))
                 case .failure(let e):
-                    out.append(.dropped(e))
+                    items.append(.dropped(e))
                 }
             }
         }
-        if let h = splitter.lastForeignHello, h != foreignBefore { out.append(.foreignHello(h)) }
-        let batch = out
-        out.removeAll(keepingCapacity: true)
-        for item in batch { context.fireChannelRead(wrapInboundOut(item)) }
+        if let h = splitter.lastForeignHello, h != foreignBefore { items.append(.foreignHello(h)) }
+        return arena
+    }
+
+    /// Slices are taken only once the arena is complete (one taken earlier would make the
+    /// next write copy the buffer).
+    private func fire(_ items: [Item], _ arena: ByteBuffer, context: ChannelHandlerContext) {
+        for item in items {
+            let out: LinkInbound
+            switch item {
+            case .frame(let header, let offset, let length):
+                out = .frame(DecodedFrame(header: header, body: arena.getSlice(at: offset, length: length)!))
+            case .dropped(let e): out = .dropped(e)
+            case .foreignHello(let h): out = .foreignHello(h)
+            }
+            context.fireChannelRead(wrapInboundOut(out))
+        }
     }
 }
 

@@ -20,6 +20,10 @@ public protocol FrameLink: AnyObject, Sendable {
     func resetBoard() async throws -> Bool
     /// Follows a SET_BAUD on the host side (a no-op where there is no baud rate).
     func setBaudRate(_ baud: Int) throws
+    /// Stops (false) or resumes (true) reading the link: with reading stopped the bytes wait
+    /// in the transport (the pty, the socket) and then at the dongle, which pushes back and
+    /// counts its drops. Call on ``eventLoop``. Frames already read are still delivered.
+    func setReading(_ on: Bool)
 }
 
 extension SerialLink: FrameLink {

@@ -34,6 +34,11 @@ final class ReadPump: @unchecked Sendable {
             throw .configurationFailed(path: path, step: "dup", errno: e)
         }
         _ = fcntl(pair[0], F_SETFL, fcntl(pair[0], F_GETFL) | O_NONBLOCK)
+        // A small buffer between the thread and the channel: when the channel stops reading
+        // (backpressure) the thread soon stops reading the tty, and the dongle pushes back.
+        var size: Int32 = 16384
+        _ = setsockopt(pair[1], SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        _ = setsockopt(pair[0], SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         channelFD = pair[0]
         pumpFD = pair[1]
         ttyFD = dup

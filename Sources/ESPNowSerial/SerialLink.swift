@@ -56,6 +56,11 @@ public final class SerialLink: Sendable {
         do {
             channel = try await NIOPipeBootstrap(group: group)
                 .channelOption(.allowRemoteHalfClosure, value: false)
+                // One bounded read per wake-up: what is still delivered after reading
+                // stops (backpressure) stays small.
+                .channelOption(.maxMessagesPerRead, value: 1)
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 4096,
+                                                                                        maximum: 16384))
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.addHandlers([
@@ -107,6 +112,14 @@ public final class SerialLink: Sendable {
         PosixSerialPort.setModemLines(fd: fd, dtr: false, rts: false)
         PosixSerialPort.setModemLines(fd: fd, dtr: options.dtr, rts: options.rts)
         return true
+    }
+
+    /// Stops or resumes reading (on the event loop). Stopped, the pump thread fills its
+    /// small socket buffer and stops reading the tty; the tty's buffer fills and the dongle
+    /// pushes back.
+    public func setReading(_ on: Bool) {
+        channel.eventLoop.preconditionInEventLoop()
+        _ = channel.setOption(.autoRead, value: on)
     }
 
     /// Changes the host side's baud rate (after a SET_BAUD response).

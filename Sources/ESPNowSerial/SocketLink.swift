@@ -104,6 +104,11 @@ public final class SocketLink: FrameLink {
         let body = BrokerWire.openBody(flags: options.keepPeers ? BrokerWire.keepPeersFlag : 0, token: options.token)
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.seconds(10))
+            // One bounded read per wake-up: what is still delivered after reading stops
+            // (backpressure) stays small.
+            .channelOption(.maxMessagesPerRead, value: 1)
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 4096,
+                                                                                    maximum: 16384))
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     let ops = ch.pipeline.syncOperations
@@ -166,6 +171,13 @@ public final class SocketLink: FrameLink {
 
     /// The socket has no baud rate.
     public func setBaudRate(_ baud: Int) throws {}
+
+    /// Stops or resumes reading the socket (on the event loop): the broker then holds, and
+    /// past its limit drops and reports, what this client does not take.
+    public func setReading(_ on: Bool) {
+        channel.eventLoop.preconditionInEventLoop()
+        _ = channel.setOption(.autoRead, value: on)
+    }
 }
 
 /// Sends `BROKER_OPEN` (id 0) once the connection is up, swallows its response and fulfils

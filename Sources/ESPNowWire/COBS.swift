@@ -53,6 +53,16 @@ func _decodeNoZeros(_ inp: UnsafeRawPointer, _ n: Int, _ out: UnsafeMutableRawPo
     var o = 0
     while i < n {
         let code = Int(inp.load(fromByteOffset: i, as: UInt8.self))
+        if code == 1 {
+            // A run of zeros (headers, counters, padding): one store per code byte.
+            i += 1
+            if i < n {
+                if o >= cap { throw .oversize }
+                out!.storeBytes(of: 0, toByteOffset: o, as: UInt8.self)
+                o += 1
+            }
+            continue
+        }
         if code == 0 { throw .badCOBS }
         let end = i + code
         if end > n { throw .badCOBS }

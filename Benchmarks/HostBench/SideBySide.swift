@@ -1,0 +1,212 @@
+// Sections 1, 2 and 5 of host-bench: the Swift host library beside the minimal C programs
+// of Benchmarks/HostBenchC, on the same synthetic dongle, simulated dongle, and frames.
+import ESPNow
+import ESPNowDevice
+import ESPNowSimulator
+import ESPNowWire
+import Foundation
+import Histogram
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A child process of the C tool; its stdout read line by line.
+final class Child {
+    let process = Process()
+    private let out = Pipe()
+    private var buffered = Data()
+
+    init(_ tool: String, _ arguments: [String]) throws {
+        guard FileManager.default.isExecutableFile(atPath: tool) else {
+            throw BenchFailure(description: "\(tool) not found: build it with `make bench-host` (or pass --c-tool)")
+        }
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = out
+        try process.run()
+    }
+
+    /// The next line of output (blocking; the child prints promptly or exits).
+    func line() throws -> String {
+        while true {
+            if let nl = buffered.firstIndex(of: UInt8(ascii: "\n")) {
+                let l = String(decoding: buffered[buffered.startIndex..<nl], as: UTF8.self)
+                buffered = Data(buffered[buffered.index(after: nl)...])
+                return l
+            }
+            let more = out.fileHandleForReading.availableData
+            if more.isEmpty { throw BenchFailure(description: "\(process.arguments ?? []) ended without output") }
+            buffered.append(more)
+        }
+    }
+
+    func wait() { process.waitUntilExit() }
+    func stop() {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+    }
+}
+
+/// "key value key value ..." → [key: value].
+func fields(_ line: String) -> [String: Double] {
+    let parts = line.split(separator: " ")
+    var out: [String: Double] = [:]
+    var i = 0
+    while i + 1 < parts.count {
+        out[String(parts[i])] = Double(parts[i + 1])
+        i += 2
+    }
+    return out
+}
+
+struct ReceiveRun {
+    var packets = 0.0, wall = 0.0, cpu = 0.0, switches = 0.0, hostDrops = 0.0
+    var pps: Double { packets / wall }
+    var cpuPerPacket: Double { packets > 0 ? cpu / packets * 1e6 : .nan }
+    var switchesPerPacket: Double { packets > 0 ? switches / packets : .nan }
+}
+
+func cReceive(tool: String, rate: Int, warm: Double, seconds: Double) throws -> ReceiveRun {
+    let producer = try Child(tool, ["produce", "\(rate)"])
+    defer { producer.stop() }
+    let path = try producer.line()
+    let reader = try Child(tool, ["read", path, "\(warm)", "\(seconds)"])
+    let f = fields(try reader.line())
+    reader.wait()
+    return ReceiveRun(packets: f["packets"] ?? 0, wall: f["wall"] ?? 1, cpu: f["cpu"] ?? 0, switches: f["switches"] ?? 0)
+}
+
+func swiftReceive(tool: String, rate: Int, warm: Double, seconds: Double) async throws -> ReceiveRun {
+    let producer = try Child(tool, ["produce", "\(rate)"])
+    defer { producer.stop() }
+    let path = try producer.line()
+    let e = try await ESPNow.open(path)
+    let clock = ContinuousClock()
+    let warmEnd = clock.now + .seconds(warm)
+    while clock.now < warmEnd { _ = try await e.irecv(1000) }
+    let u0 = usage()
+    let drops0 = e.device.hostCounters.packetsDropped
+    let t0 = clock.now
+    let end = t0 + .seconds(seconds)
+    var packets = 0
+    while clock.now < end {
+        let (_, msg) = try await e.irecv(1000)
+        if msg != nil { packets += 1 }
+    }
+    let d = clock.now - t0
+    let u1 = usage()
+    let drops = e.device.hostCounters.packetsDropped - drops0
+    await e.device.close()
+    let wall = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    return ReceiveRun(packets: Double(packets), wall: wall, cpu: u1.cpu - u0.cpu, switches: Double(u1.switches - u0.switches),
+                      hostDrops: Double(drops))
+}
+
+func f0(_ x: Double) -> String { x.isFinite ? String(format: "%.0f", x) : "-" }
+func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "-" }
+func f2(_ x: Double) -> String { x.isFinite ? String(format: "%.2f", x) : "-" }
+func col(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+
+func benchReceiveSideBySide(tool: String, seconds: Double) async throws {
+    let warm = 1.0
+    let cMax = try cReceive(tool: tool, rate: 0, warm: warm, seconds: seconds)
+    let sMax = try await swiftReceive(tool: tool, rate: 0, warm: warm, seconds: seconds)
+    let c10 = try cReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds)
+    let s10 = try await swiftReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds)
+    print("""
+        1. receive from a synthetic dongle (pty, pre-encoded 250-byte RECV frames), \(f1(seconds)) s per run
+           reader                 max pkt/s  CPU µs/pkt   switches/pkt | at 10k pkt/s, 1 frame/write: pkt/s  CPU µs/pkt  switches/pkt | host drops
+        """)
+    for (name, m, t) in [("C (read+COBS+CRC)", cMax, c10), ("Swift irecv loop", sMax, s10)] {
+        print("   " + name.padding(toLength: 20, withPad: " ", startingAt: 0)
+              + col(f0(m.pps), 12) + col(f2(m.cpuPerPacket), 12) + col(f2(m.switchesPerPacket), 15) + " |"
+              + col(f0(t.pps), 36) + col(f2(t.cpuPerPacket), 12) + col(f2(t.switchesPerPacket), 14) + " |"
+              + col(f0(m.hostDrops + t.hostDrops), 11))
+    }
+    print("""
+           Swift / C: max pkt/s \(f2(sMax.pps / cMax.pps))×, CPU/pkt at max \(f2(sMax.cpuPerPacket / cMax.cpuPerPacket))×, \
+        CPU/pkt at 10k \(f2(s10.cpuPerPacket / c10.cpuPerPacket))×, switches/pkt at 10k \(f2(s10.switchesPerPacket)) vs \(f2(c10.switchesPerPacket))
+        """)
+}
+
+func benchPing(tool: String, count: Int = 2000) async throws {
+    let air = try await SimulatedAir.start(AirOptions(dongles: 1))
+    defer { air.shutdown() }
+    let port = air.dongles[0].port!
+    let c = try Child(tool, ["ping", port, "\(count)"])
+    let cf = fields(try c.line())
+    c.wait()
+    let d = try await ESPNowDevice.connect(path: port)
+    for _ in 0..<200 { _ = try await d.ping() }  // warm-up
+    var h = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    let clock = ContinuousClock()
+    let u0 = usage()
+    for _ in 0..<count {
+        let t = clock.now
+        _ = try await d.ping()
+        let e = clock.now - t
+        _ = h.record(UInt64(max(0, Double(e.components.attoseconds) / 1e12 + Double(e.components.seconds) * 1e6)))
+    }
+    let u1 = usage()
+    await d.close()
+    let cP50 = cf["p50"] ?? .nan, cP99 = cf["p99"] ?? .nan
+    let sP50 = Double(h.valueAtPercentile(50)), sP99 = Double(h.valueAtPercentile(99))
+    print("""
+        2. PING round trip on a simulated dongle (instant mode), \(count) each, µs
+           C client           p50 \(f0(cP50))  p99 \(f0(cP99))  switches/round trip \(f2((cf["switches"] ?? .nan) / Double(count)))
+           Swift ESPNowDevice p50 \(f0(sP50))  p99 \(f0(sP99))  switches/round trip \(f2(Double(u1.switches - u0.switches) / Double(count)))
+           host-added by Swift: p50 +\(f0(sP50 - cP50)) µs, p99 +\(f0(sP99 - cP99)) µs
+        """)
+}
+
+/// The frames the C producer writes: 250-byte RECV events, sequence numbers 0..<64.
+func recvFrames() throws -> [UInt8] {
+    var wire: [UInt8] = []
+    for seq in UInt32(0)..<64 {
+        var payload = (0..<250).map { UInt8(truncatingIfNeeded: 1 + (UInt32($0) &* 37 &+ seq) % 255) }
+        withUnsafeBytes(of: seq.littleEndian) { for i in 0..<4 { payload[i] = $0[i] } }
+        var body: [UInt8] = [0x24, 0x0a, 0xc4, 0x9a, 0xbc, 0xde, 11, UInt8(bitPattern: -45), 1]
+        withUnsafeBytes(of: seq.littleEndian) { body.append(contentsOf: $0) }
+        body += payload
+        try Frame(kind: .event, code: EventCode.recv.rawValue, body: body).encode(into: &wire)
+    }
+    return wire
+}
+
+func benchCodec(tool: String, seconds: Double) throws {
+    let c = try Child(tool, ["codec", "\(seconds)"])
+    let cf = fields(try c.line())
+    c.wait()
+    let wire = try recvFrames()
+    var splitter = FrameSplitter(accepting: .fromDevice)
+    var n = 0
+    let recv = EventCode.recv.rawValue
+    func pass() {
+        wire.withUnsafeBytes { raw in
+            splitter.feed(raw) { r in
+                if case .success(let v) = r, v.header.code == recv { n += 1 }
+            }
+        }
+    }
+    for _ in 0..<2000 { pass() }
+    n = 0
+    let clock = ContinuousClock()
+    let t0 = clock.now
+    var d = Duration.zero
+    while d < .seconds(seconds) {
+        for _ in 0..<100 { pass() }
+        d = clock.now - t0
+    }
+    let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    let swiftRate = Double(n) / s, cRate = (cf["frames"] ?? 0) / (cf["seconds"] ?? 1)
+    print("""
+        5. codec alone (split + COBS + CRC + header of 250-byte RECV frames in memory)
+           Swift FrameSplitter \(f0(swiftRate)) frames/s, C (memchr + br_frame_decode) \(f0(cRate)) frames/s: \
+        Swift / C = \(f2(swiftRate / cRate))×
+        """)
+}

@@ -115,7 +115,7 @@ final class LiveHub: Sendable {
 
     /// `?node=` and `?buffer=` of a stream request.
     func options(_ request: Request) throws -> (filter: MACAddress?, buffer: Int) {
-        var q = try Query(request, allowed: ["node", "buffer"])
+        let q = try Query(request, allowed: ["node", "buffer"])
         let filter = try q.mac("node")
         guard let b = q.take("buffer") else { return (filter, clientBuffer) }
         guard let v = Int(b), (1...clientBufferMax).contains(v) else {

@@ -162,7 +162,7 @@ struct APIRoutes: Sendable {
     // MARK: readings and packets
 
     func readings(_ r: Request) async throws -> Response {
-        var q = try Query(r, allowed: ["node", "field", "from", "to", "limit", "cursor", "format", "order"])
+        let q = try Query(r, allowed: ["node", "field", "from", "to", "limit", "cursor", "format", "order"])
         let format = try q.choice("format", ["json", "csv"]) ?? "json"
         var rq = ReadingQuery(node: try q.mac("node"), field: try q.field("field"), fromUs: try q.time("from"), toUs: try q.time("to"),
                               limit: try q.limit(), after: try q.cursor(), ascending: try q.choice("order", ["asc", "desc"]) == "asc")
@@ -188,7 +188,7 @@ struct APIRoutes: Sendable {
     }
 
     func packets(_ r: Request) async throws -> Response {
-        var q = try Query(r, allowed: ["node", "from", "to", "limit", "cursor", "order"])
+        let q = try Query(r, allowed: ["node", "from", "to", "limit", "cursor", "order"])
         var pq = PacketQuery(node: try q.mac("node"), fromUs: try q.time("from"), toUs: try q.time("to"), limit: try q.limit(),
                              after: try q.cursor(), ascending: try q.choice("order", ["asc", "desc"]) == "asc")
         try Self.checkRange(pq.fromUs, pq.toUs)
@@ -236,7 +236,7 @@ struct APIRoutes: Sendable {
     }
 
     func downlinks(_ mac: MACAddress, _ r: Request) async throws -> Response {
-        var q = try Query(r, allowed: ["limit"])
+        let q = try Query(r, allowed: ["limit"])
         let limit = try q.limit(default: 50, max: 1000)
         let list = try await store.downlinks(node: mac, limit: limit)
         return json(.object([("downlinks", .array(list.map(Render.downlink)))]))
@@ -254,7 +254,6 @@ struct APIRoutes: Sendable {
 /// are refused (a typo must not silently widen a query).
 struct Query {
     var params: [String: String] = [:]
-    var used: Set<String> = ["access_token"]
 
     init(_ r: Request, allowed: Set<String>) throws {
         for (k, v) in r.uri.queryParameters {
@@ -267,24 +266,21 @@ struct Query {
         }
     }
 
-    mutating func take(_ k: String) -> String? {
-        used.insert(k)
-        return params[k]
-    }
+    func take(_ k: String) -> String? { params[k] }
 
-    mutating func mac(_ k: String) throws -> MACAddress? {
+    func mac(_ k: String) throws -> MACAddress? {
         guard let s = take(k) else { return nil }
         guard let m = MACAddress(s) else { throw APIError.badRequest("\(k): \"\(s)\" is not a MAC address (aa:bb:cc:dd:ee:ff)") }
         return m
     }
 
-    mutating func field(_ k: String) throws -> String? {
+    func field(_ k: String) throws -> String? {
         guard let s = take(k) else { return nil }
         guard (1...64).contains(s.count) else { throw APIError.badRequest("\(k) must be 1 to 64 characters") }
         return s
     }
 
-    mutating func time(_ k: String) throws -> Int64? {
+    func time(_ k: String) throws -> Int64? {
         guard let s = take(k) else { return nil }
         guard let t = APITime.parse(s) else {
             throw APIError.badRequest("\(k): \"\(s)\" is not a time (ISO-8601 with a zone, e.g. 2026-11-30T12:00:00Z, or microseconds since 1970)")
@@ -292,19 +288,19 @@ struct Query {
         return t
     }
 
-    mutating func limit(default d: Int = 100, max m: Int = APIRoutes.maxLimit) throws -> Int {
+    func limit(default d: Int = 100, max m: Int = APIRoutes.maxLimit) throws -> Int {
         guard let s = take("limit") else { return d }
         guard let v = Int(s), (1...m).contains(v) else { throw APIError.badRequest("limit: \"\(s)\" is out of range (1 to \(m))") }
         return v
     }
 
-    mutating func cursor() throws -> PageCursor? {
+    func cursor() throws -> PageCursor? {
         guard let s = take("cursor") else { return nil }
         guard let c = PageCursor(s) else { throw APIError.badRequest("cursor: \"\(s)\" is not a cursor this API gave out (nextCursor)") }
         return c
     }
 
-    mutating func choice(_ k: String, _ options: [String]) throws -> String? {
+    func choice(_ k: String, _ options: [String]) throws -> String? {
         guard let s = take(k) else { return nil }
         guard options.contains(s) else { throw APIError.badRequest("\(k) must be \(options.joined(separator: " or ")), not \"\(s)\"") }
         return s

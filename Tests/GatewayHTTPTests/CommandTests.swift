@@ -21,7 +21,7 @@ struct CommandTests {
         let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("espnow-http-\(UUID().uuidString).err")
 
         init(_ args: [String], environment: [String: String] = [:]) throws {
-            FileManager.default.createFile(atPath: errURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
             process.executableURL = CommandTests.buildDir.appendingPathComponent("espnow")
             process.arguments = args
             var env = ProcessInfo.processInfo.environment

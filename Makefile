@@ -8,7 +8,8 @@ SWIFTC       ?= $(shell command -v /opt/swift/usr/bin/swiftc || command -v swift
 PYTHON       ?= python3
 FUZZ_TIME    ?= 600          # seconds per target for `make fuzz`
 SMOKE_TIME   ?= 20           # seconds per target in `make test`
-APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv libsqlite3-dev postgresql libxml2-utils
+APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv libsqlite3-dev postgresql libxml2-utils \
+                chromium chromium-driver python3-selenium
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CORE_DIR     := firmware-bridge/components/bridge_core
@@ -24,8 +25,8 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests node-tests hil-tests node-demo bench-sim bench-host bench-broker bench-gateway \
-        bench-gateway-memory bench-gateway-query tsan soak clean install uninstall
+        c-tests portability sim-tests node-tests hil-tests browser-tests node-demo bench-sim bench-host bench-broker \
+        bench-gateway bench-gateway-memory bench-gateway-query tsan soak clean install uninstall
 
 all: build
 
@@ -56,7 +57,7 @@ wire-demo: deps
 # Swift tests run last so that their summary closes the output. The gateway tests use a
 # private PostgreSQL (tools/pgtest.sh: initdb + pg_ctl in a temporary directory, Unix
 # socket only), stopped and removed afterwards whatever the outcome.
-test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests hil-tests
+test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests hil-tests browser-tests
 	$(SWIFT) build --build-tests
 	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
 	ESPNOW_TEST_PG_DIR=$$pgdir $(SWIFT) test --skip-build; status=$$?; \
@@ -168,6 +169,15 @@ hil-tests: deps $(NODE_VENV)/bin/python
 	ESPNOW_KCONFIG_PYTHON=$(NODE_VENV)/bin/python .build/debug/espnow node build examples/hil/sensor-node
 	.build/debug/espnow test examples/hil/sensor.yaml --port sim --junit .build/hil-junit.xml
 	xmllint --noout --schema Tests/Fixtures/junit.xsd .build/hil-junit.xml
+
+# The dashboard in a real browser: headless Chromium (Debian's, driven through chromedriver
+# by Debian's python3-selenium, hence that interpreter) against `espnow gateway --port sim
+# --http`; screenshots in .build/dashboard.png and .build/dashboard-phone.png.
+BROWSER_PYTHON ?= /usr/bin/python3
+browser-tests: deps
+	$(SWIFT) build --product espnow-sim
+	$(SWIFT) build --product espnow
+	$(BROWSER_PYTHON) tools/browser/dashboard_test.py .build/debug/espnow --out .build
 
 bench-sim: deps
 	$(SWIFT) build -c release --product espnow-sim

@@ -8,7 +8,8 @@ SWIFTC       ?= $(shell command -v /opt/swift/usr/bin/swiftc || command -v swift
 PYTHON       ?= python3
 FUZZ_TIME    ?= 600          # seconds per target for `make fuzz`
 SMOKE_TIME   ?= 20           # seconds per target in `make test`
-APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv libsqlite3-dev postgresql libxml2-utils
+APT_PACKAGES := libudev-dev umockdev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf python3-venv libsqlite3-dev postgresql libxml2-utils \
+                chromium chromium-driver python3-selenium
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CORE_DIR     := firmware-bridge/components/bridge_core
@@ -24,8 +25,8 @@ FUZZ_DIR     := .build-fuzz
 RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
-        c-tests portability sim-tests node-tests hil-tests node-demo bench-sim bench-host bench-broker bench-gateway tsan soak clean \
-        install uninstall
+        c-tests portability sim-tests node-tests hil-tests browser-tests node-demo bench-sim bench-host bench-broker \
+        bench-gateway bench-gateway-memory bench-gateway-query tsan soak clean install uninstall
 
 all: build
 
@@ -56,7 +57,7 @@ wire-demo: deps
 # Swift tests run last so that their summary closes the output. The gateway tests use a
 # private PostgreSQL (tools/pgtest.sh: initdb + pg_ctl in a temporary directory, Unix
 # socket only), stopped and removed afterwards whatever the outcome.
-test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests hil-tests
+test: deps check-vectors c-tests portability fuzz-smoke sim-tests node-tests hil-tests browser-tests
 	$(SWIFT) build --build-tests
 	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
 	ESPNOW_TEST_PG_DIR=$$pgdir $(SWIFT) test --skip-build; status=$$?; \
@@ -169,6 +170,15 @@ hil-tests: deps $(NODE_VENV)/bin/python
 	.build/debug/espnow test examples/hil/sensor.yaml --port sim --junit .build/hil-junit.xml
 	xmllint --noout --schema Tests/Fixtures/junit.xsd .build/hil-junit.xml
 
+# The dashboard in a real browser: headless Chromium (Debian's, driven through chromedriver
+# by Debian's python3-selenium, hence that interpreter) against `espnow gateway --port sim
+# --http`; screenshots in .build/dashboard.png and .build/dashboard-phone.png.
+BROWSER_PYTHON ?= /usr/bin/python3
+browser-tests: deps
+	$(SWIFT) build --product espnow-sim
+	$(SWIFT) build --product espnow
+	$(BROWSER_PYTHON) tools/browser/dashboard_test.py .build/debug/espnow --out .build
+
 bench-sim: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(PYTHON) Tests/Simulator/bench_sim.py .build/release/espnow-sim
@@ -190,8 +200,22 @@ bench-host: deps $(BENCH_DIR)/host-bench-c
 bench-gateway: deps
 	$(SWIFT) build -c release --product espnow-sim
 	$(SWIFT) build -c release --product gateway-bench
-	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
+	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && PGTEST_FSYNC=on tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
 	ESPNOW_TEST_PG_DIR=$$pgdir .build/release/gateway-bench $(BENCH_ARGS); status=$$?; \
+	tools/pgtest.sh destroy $$pgdir; exit $$status
+
+# Memory over a 10-minute run (radio into SQLite): RSS printed every 30 s.
+bench-gateway-memory: deps
+	$(SWIFT) build -c release --product espnow-sim
+	$(SWIFT) build -c release --product gateway-bench
+	.build/release/gateway-bench --memory $${MINUTES:-10} --rss-every $${EVERY:-30} $(BENCH_ARGS)
+
+# GET-readings-sized queries (1,000 rows) on a database of 10 million readings, SQLite and
+# PostgreSQL (generated in SQL; several minutes and ~2 GB of temporary disk).
+bench-gateway-query: deps
+	$(SWIFT) build -c release --product gateway-bench
+	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && PGTEST_FSYNC=on tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
+	ESPNOW_TEST_PG_DIR=$$pgdir .build/release/gateway-bench --query-rows $${ROWS:-10000000} $(BENCH_ARGS); status=$$?; \
 	tools/pgtest.sh destroy $$pgdir; exit $$status
 
 # The whole Swift suite under ThreadSanitizer, in its own scratch path. Child processes
@@ -231,6 +255,8 @@ MANDIR       ?= $(PREFIX)/share/man
 UDEVDIR      ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/udev/rules.d,/etc/udev/rules.d)
 EXTCAPDIR    ?= $(PREFIX)/lib/wireshark/extcap
 BIN          ?=
+# The gateway's dashboard page and OpenAPI document (found by `espnow` at BINDIR/../share/espnow).
+WEBDIR       := $(PREFIX)/share/espnow/espnow-bridge_ESPNowGatewayHTTP.resources
 INSTALLED    := $(BINDIR)/espnow $(BINDIR)/espnow-sim $(MANDIR)/man1/espnow.1 \
                 $(PREFIX)/share/bash-completion/completions/espnow $(PREFIX)/share/zsh/site-functions/_espnow \
                 $(PREFIX)/share/fish/vendor_completions.d/espnow.fish $(UDEVDIR)/99-espnow-bridge.rules \
@@ -253,10 +279,13 @@ install:
 	"$$bin/espnow" --generate-completion-script fish > "$$d$(PREFIX)/share/fish/vendor_completions.d/espnow.fish"; \
 	install -D -m 644 firmware-bridge/99-espnow-bridge.rules "$$d$(UDEVDIR)/99-espnow-bridge.rules"; \
 	install -D -m 755 tools/extcap/espnow-extcap "$$d$(EXTCAPDIR)/espnow-extcap"; \
+	rm -rf "$$d$(WEBDIR)"; install -d "$$d$(PREFIX)/share/espnow"; \
+	cp -R "$$bin/espnow-bridge_ESPNowGatewayHTTP.resources" "$$d$(WEBDIR)"; echo "installed $$d$(WEBDIR)/"; \
 	for f in $(INSTALLED); do echo "installed $$d$$f"; done
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rm -rf "$(DESTDIR)$(WEBDIR)"
 
 clean:
 	rm -rf .build $(FUZZ_DIR) $(TSAN_DIR) .build-node $(BENCH_DIR)

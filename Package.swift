@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Layering (each layer only knows the ones above it):
@@ -31,6 +31,7 @@ let package = Package(
         .executable(name: "wire-demo", targets: ["wire-demo"]),
         .executable(name: "espnow", targets: ["espnow"]),
         .library(name: "ESPNowGateway", targets: ["ESPNowGateway"]),
+        .library(name: "ESPNowGatewayHTTP", targets: ["ESPNowGatewayHTTP"]),
         .executable(name: "gateway-bench", targets: ["gateway-bench"]),
         .executable(name: "soak", targets: ["soak"]),
         .executable(name: "broker-bench", targets: ["broker-bench"]),
@@ -47,6 +48,13 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // Without its default traits Hummingbird does not pull swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -206,7 +214,7 @@ let package = Package(
             name: "espnow",
             dependencies: [
                 "ESPNowDevice", "ESPNowSerial", "ESPNowWire", "ESPNowDiscovery", "ESPNowBroker", "ESPNowTesting",
-                "ESPNowGateway", "ESPNowSimulator",
+                "ESPNowGateway", "ESPNowGatewayHTTP", "ESPNowSimulator",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -269,6 +277,10 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Sources/ESPNowGateway"
         ),
@@ -280,9 +292,46 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/GatewayTests"
+        ),
+        // The gateway on the web: REST API, OpenAPI document, SSE/WebSocket stream, dashboard
+        // files (Resources/, written without a build step) — docs/GATEWAY.md "HTTP API".
+        .target(
+            name: "ESPNowGatewayHTTP",
+            dependencies: [
+                "ESPNowGateway", "ESPNowWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/ESPNowGatewayHTTP",
+            resources: [.copy("Resources"), .copy("API")]
+        ),
+        .testTarget(
+            name: "GatewayHTTPTests",
+            dependencies: [
+                "ESPNowGatewayHTTP", "ESPNowGateway", "ESPNowWire", "ESPNowSimulator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/GatewayHTTPTests"
         ),
         // `make bench-gateway`: prints readings/s, latency, memory; never fails.
         .executableTarget(

@@ -10,6 +10,9 @@ set -eu
 cmd=${1:?usage: pgtest.sh start|stop|url|destroy DIR}
 dir=${2:?usage: pgtest.sh start|stop|url|destroy DIR}
 port=${PGTEST_PORT:-5432}
+# Tests run without fsync (speed); benchmarks set PGTEST_FSYNC=on so that a commit means
+# what it means on a real server.
+fsync=${PGTEST_FSYNC:-off}
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
@@ -36,7 +39,7 @@ start)
             || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=off -c max_connections=100" start >/dev/null \
+        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=$fsync -c max_connections=100" start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     echo "postgres://$(user)@/postgres?host=$dir"
     ;;

@@ -5,6 +5,11 @@
 //    declared layout into 8 readings (the whole path: pty, device client, queue, decoder, DB);
 //  - feed: packets handed to the gateway as fast as it takes them (the store's ceiling).
 // Arguments: [--seconds N] (per run, default 10) [--only sqlite|postgres] [--dongles N]
+//   [--source radio|feed] (default both) [--rate R] (feed: R readings/s, paced; default
+//   unpaced) [--batch N] (the writer's largest batch, default the gateway's)
+//   [--memory MIN] [--rss-every S]: one long run (radio into SQLite, with retention so the
+//   file stays small) printing resident memory every S seconds (default 30)
+//   [--query-rows N]: the readings query figure instead (QueryBench.swift)
 
 import ESPNowGateway
 import ESPNowSimulator
@@ -29,12 +34,24 @@ func rssMiB() -> Double {
 var seconds = 10.0
 var only: String?
 var dongleCount = 1
+var sources = ["radio", "feed"]
+var feedRate: Double?
+var batchSize: Int?
+var memoryMinutes: Double?
+var rssEvery = 30.0
+var queryRows: Int?
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     switch a {
     case "--seconds": seconds = Double(args.next() ?? "") ?? seconds
     case "--only": only = args.next()
     case "--dongles": dongleCount = Int(args.next() ?? "") ?? dongleCount
+    case "--source": sources = [args.next() ?? "radio"]
+    case "--rate": feedRate = Double(args.next() ?? "")
+    case "--batch": batchSize = Int(args.next() ?? "")
+    case "--memory": memoryMinutes = Double(args.next() ?? "")
+    case "--rss-every": rssEvery = Double(args.next() ?? "") ?? rssEvery
+    case "--query-rows": queryRows = Int(args.next() ?? "")
     default: print("unknown argument \(a)"); exit(1)
     }
 }
@@ -93,8 +110,14 @@ struct Figures {
 }
 
 @MainActor
-func measure(store kind: String, source: String) async throws -> Figures {
+func measure(store kind: String, source: String, memoryRun: Bool = false) async throws -> Figures {
     var config = GatewayConfig()
+    if let batchSize { config.batchSize = batchSize }
+    if memoryRun {
+        // Keep the database small: what is older than two minutes goes (pruned every minute).
+        config.retainRawUs = 120_000_000
+        config.retainReadingsUs = 120_000_000
+    }
     config.gatewayID = "bench"
     config.defaultDecoder = .layout("flood8")
     config.layouts = [layout]
@@ -120,12 +143,20 @@ func measure(store kind: String, source: String) async throws -> Figures {
     let stopFeed = NIOLockedValueBox(false)
     var feeder: Task<Void, Never>?
     if source == "feed" {
+        let packetsPerSecond = feedRate.map { $0 / 8 }
         feeder = Task.detached {
             var seq: UInt32 = 0
             let node = MACAddress(0x02, 0, 0, 0, 0, 1)
+            let start = monoNs()
             while !stopFeed.withLockedValue({ $0 }) {
-                // Keep the queue near half full: as fast as the writer takes them.
-                if g.stats.queueDepth > config.queueCapacity / 2 { try? await Task.sleep(for: .milliseconds(1)); continue }
+                if let pps = packetsPerSecond {
+                    // Paced: as many packets as the rate allows by now, in 1 ms steps.
+                    if Double(seq) >= Double(monoNs() - start) / 1e9 * pps { try? await Task.sleep(for: .milliseconds(1)); continue }
+                } else if g.stats.queueDepth > config.queueCapacity / 2 {
+                    // Unpaced: keep the queue near half full, as fast as the writer takes them.
+                    try? await Task.sleep(for: .milliseconds(1))
+                    continue
+                }
                 seq &+= 1
                 var p = withUnsafeBytes(of: seq.littleEndian, Array.init)
                 p += [UInt8](repeating: UInt8(seq & 0x7F), count: 16)
@@ -141,10 +172,19 @@ func measure(store kind: String, source: String) async throws -> Figures {
     let t0 = monoNs()
     let rssStart = rssMiB()
     var rssMax = rssStart
-    let end = t0 + UInt64(seconds * 1e9)
+    let end = t0 + UInt64((memoryRun ? memoryMinutes! * 60 : seconds) * 1e9)
+    var nextPrint = t0 + UInt64(rssEvery * 1e9)
+    if memoryRun { print(String(format: "  t=%5.0f s  RSS %7.1f MiB  stored %10lld", 0.0, rssStart, g.stats.stored)) }
     while monoNs() < end {
         try await Task.sleep(for: .milliseconds(500))
         rssMax = max(rssMax, rssMiB())
+        if memoryRun, monoNs() >= nextPrint {
+            nextPrint += UInt64(rssEvery * 1e9)
+            let st = g.stats
+            print(String(format: "  t=%5.0f s  RSS %7.1f MiB  stored %10lld  queue %6d  drops %lld", Double(monoNs() - t0) / 1e9, rssMiB(),
+                         st.stored, st.queueDepth, st.drops.values.reduce(0, +)))
+            fflush(nil)
+        }
     }
     let dt = Double(monoNs() - t0) / 1e9
     let r1 = probe.readings.withLockedValue { $0 }
@@ -159,11 +199,22 @@ func measure(store kind: String, source: String) async throws -> Figures {
                    rssStart: rssStart, rssEnd: rssEnd, rssMax: rssMax, drops: g.stats.drops)
 }
 
-print("gateway-bench: \(seconds) s per run after 2 s warm-up; radio = \(dongleCount) unpaced simulated dongle(s), 2 flood nodes each, 20-byte frames = 8 readings")
+if let queryRows {
+    try await queryBench(rows: queryRows, only: only)
+    exit(0)
+}
+if let memoryMinutes {
+    print("gateway-bench memory: \(memoryMinutes) min, radio = \(dongleCount) unpaced simulated dongle(s) into SQLite (retention 2 min), RSS every \(rssEvery) s")
+    let f = try await measure(store: "sqlite", source: "radio", memoryRun: true)
+    print(String(format: "memory run: %.0f readings/s, p50 %.2f ms, p99 %.2f ms, RSS start %.1f end %.1f max %.1f MiB", f.readingsPerSecond, f.p50ms, f.p99ms,
+                 f.rssStart, f.rssEnd, f.rssMax))
+    exit(0)
+}
+print("gateway-bench: \(seconds) s per run after 2 s warm-up; feed \(feedRate.map { "paced at \(Int($0)) readings/s" } ?? "unpaced")\(batchSize.map { ", batch \($0)" } ?? ""); radio = \(dongleCount) unpaced simulated dongle(s), 2 flood nodes each, 20-byte frames = 8 readings")
 print(String(format: "%-9@ %-6@ %12@ %11@ %9@ %9@ %22@  %@", "store" as NSString, "source" as NSString, "readings/s" as NSString,
              "packets/s" as NSString, "p50 ms" as NSString, "p99 ms" as NSString, "RSS MiB start/end/max" as NSString, "drops" as NSString))
 for kind in ["sqlite", "postgres"] where only == nil || only == kind {
-    for source in ["radio", "feed"] {
+    for source in sources {
         do {
             let f = try await measure(store: kind, source: source)
             let drops = f.drops.isEmpty ? "none" : f.drops.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")

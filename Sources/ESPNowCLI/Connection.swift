@@ -457,7 +457,9 @@ enum PortFinder {
 /// Ctrl-C and SIGTERM: the first one ends the running loop (which then prints its summary
 /// and cleans up); outside a loop, or on the second one, stop the simulators and exit 130.
 enum Interrupt {
-    private static let current = NIOLockedValueBox<(task: Task<Void, Never>?, count: Int)>((nil, 0))
+    /// The running loop, how many interrupts it got, and whether a loop is about to start
+    /// (a Ctrl-C then waits for it instead of exiting at once).
+    private static let current = NIOLockedValueBox<(task: Task<Void, Never>?, count: Int, armed: Bool)>((nil, 0, false))
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
     private static let installed = NIOLockedValueBox(false)
 
@@ -472,12 +474,15 @@ enum Interrupt {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler {
-                let task = current.withLockedValue { c -> Task<Void, Never>? in
+                let (task, deferred) = current.withLockedValue { c -> (Task<Void, Never>?, Bool) in
                     c.count += 1
-                    return c.count == 1 ? c.task : nil
+                    return (c.count == 1 ? c.task : nil, c.count == 1 && c.task == nil && c.armed)
                 }
                 if let t = task {
                     t.cancel()
+                } else if deferred {
+                    // The loop has been announced (e.g. "Ctrl-C stops ...") but not entered yet:
+                    // it ends as soon as it starts, cleanly.
                 } else {
                     Children.terminateAll()
                     if Out.stderrIsTerminal { Out.err("") }
@@ -488,6 +493,12 @@ enum Interrupt {
             srcs.append(s)
         }
         sources = srcs
+    }
+
+    /// Announces that a loop follows: a Ctrl-C from now on ends that loop cleanly rather
+    /// than exiting before it starts.
+    static func arm() {
+        current.withLockedValue { $0 = (nil, 0, true) }
     }
 
     /// Ends the running loop as the first Ctrl-C would (a command without a loop ends by
@@ -529,11 +540,16 @@ enum Interrupt {
         let t = Task {
             do { try await body() } catch is CancellationError {} catch { failure.withLockedValue { $0 = error } }
         }
-        current.withLockedValue { $0 = (t, 0) }
+        let pending = current.withLockedValue { c -> Bool in
+            let p = c.armed && c.count > 0
+            c = (t, p ? c.count : 0, false)
+            return p
+        }
+        if pending { t.cancel() }
         await t.value
         let interrupted = current.withLockedValue { c -> Bool in
             let i = c.count > 0
-            c = (nil, c.count)
+            c = (nil, c.count, false)
             return i
         }
         if let e = failure.withLockedValue({ $0 }) { throw e }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ESPNowDiscovery
 import ESPNowGateway
+import ESPNowGatewayHTTP
 import ESPNowSimulator
 import ESPNowWire
 import Foundation
@@ -94,6 +95,9 @@ struct GatewayRun: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Same payload from the same node within this time is one packet (formats without seq).", valueName: "DURATION"))
     var dedupWindow: String?
 
+    @Option(name: .long, help: ArgumentHelp("Serve the HTTP API, live stream and dashboard here (e.g. 127.0.0.1:8080). A non-loopback address needs a token: $ESPNOW_GATEWAY_TOKEN or [http] token.", valueName: "HOST:PORT"))
+    var http: String?
+
     @Option(name: .customLong("for"), help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
     var seconds: Double?
 
@@ -166,6 +170,7 @@ struct GatewayRun: AsyncParsableCommand {
                 if let p = serveSocket { sc.socket = p }
                 c.serve = sc
             }
+            if let h = http { c.http.listen = h }
             try c.validate()
         } catch let e as GatewayConfig.Error {
             throw CLIError(.usage, e.description)
@@ -175,6 +180,7 @@ struct GatewayRun: AsyncParsableCommand {
 
     func run() async throws {
         let config = try buildConfig()
+        let httpConfig = try Self.httpConfig(config)
         var logger = Logger(label: "espnow.gateway")
         logger.logLevel = verbose ? .debug : .notice
         // Simulated dongles and `auto` become device paths; dongles udev knows are followed
@@ -219,6 +225,7 @@ struct GatewayRun: AsyncParsableCommand {
         } catch {
             throw CLIError(.io, "\(error)")
         }
+        let httpServer = try Self.httpServer(httpConfig, gateway: gateway, logger: logger)
         if !quiet {
             let json = json
             gateway.onCommit { batch in
@@ -234,7 +241,9 @@ struct GatewayRun: AsyncParsableCommand {
         try await Interrupt.loop {
             // SIGINT/SIGTERM cancel this task (the CLI's handler); the gateway treats that as
             // a graceful shutdown: radios closed, queue written, then it returns.
-            let group = ServiceGroup(configuration: .init(services: [.init(service: gateway)], logger: groupLogger))
+            // The API stops first (services stop in reverse order), then the gateway drains.
+            let services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: gateway)] + (httpServer.map { [.init(service: $0)] } ?? [])
+            let group = ServiceGroup(configuration: .init(services: services, logger: groupLogger))
             try await withThrowingTaskGroup(of: Void.self) { g in
                 g.addTask {
                     do { try await group.run() } catch is CancellationError {} catch { failure.set(error) }
@@ -261,6 +270,40 @@ struct GatewayRun: AsyncParsableCommand {
     static func followed(_ path: String, _ device: SerialDevice?) -> GatewayDongle {
         guard let d = device, let tracker = try? DongleTracker(device: d) else { return GatewayDongle(path: path) }
         return GatewayDongle(path: path, serialNumber: d.serialNumber, reconnectPath: tracker.reconnectPath)
+    }
+
+    /// The HTTP settings `--http` / `[http] listen` ask for (nil when neither does), checked
+    /// before anything starts.
+    static func httpConfig(_ c: GatewayConfig) throws -> GatewayHTTPConfig? {
+        guard let listen = c.http.listen else { return nil }
+        if c.dryRun { throw CLIError(.usage, "--http needs a database: it cannot run with --dry-run") }
+        var h = GatewayHTTPConfig()
+        do {
+            try h.setListen(listen)
+            h.token = c.http.token ?? ProcessInfo.processInfo.environment["ESPNOW_GATEWAY_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            h.corsOrigins = c.http.corsOrigins
+            if let v = c.http.maxBodyBytes { h.maxBodyBytes = v }
+            if let v = c.http.rateLimit { h.rateLimit = v }
+            if let v = c.http.rateBurst { h.rateBurst = v }
+            if let v = c.http.streamBuffer { h.streamBuffer = v; h.streamBufferMax = max(h.streamBufferMax, v) }
+            try h.validate()
+        } catch {
+            throw CLIError(.usage, error.description)
+        }
+        return h
+    }
+
+    static func httpServer(_ h: GatewayHTTPConfig?, gateway: Gateway, logger: Logger) throws -> GatewayHTTPServer? {
+        guard let h else { return nil }
+        let auth = h.token == nil ? "no token: writes open to local users" : "token required for writes\(h.isLoopback ? "" : " and reads")"
+        do {
+            return try GatewayHTTPServer(gateway: gateway, config: h, version: cliVersion, logger: logger, onListening: { port in
+                let shown = h.host.contains(":") ? "[\(h.host)]" : h.host
+                Out.err("HTTP API and dashboard on http://\(shown):\(port)/ (\(auth))")
+            })
+        } catch let e as GatewayHTTPConfig.Error {
+            throw CLIError(.usage, e.description)
+        }
     }
 
     static func textLine(_ i: Ingest) -> String {

@@ -56,6 +56,7 @@ struct Sim: AsyncParsableCommand {
         if let l = linkDir { args += ["--link-dir", l] }
         let air = try await SimAir.start(arguments: args, expect: expect)
         let json = json
+        Interrupt.arm()                 // the lines below invite a Ctrl-C before the loop runs
         if json {
             for r in air.radios.sorted(by: { $0.index < $1.index }) { Out.line(r.raw) }
         } else {

@@ -187,6 +187,9 @@ final class DownlinkBook: Sendable {
         }
     }
 
+    /// Messages waiting (those being delivered right now are not counted).
+    var pendingCount: Int { state.withLockedValue { $0.byNode.values.reduce(0) { $0 + $1.count } } }
+
     func hasPending(_ node: MACAddress) -> Bool { state.withLockedValue { !($0.byNode[node]?.isEmpty ?? true) } }
 
     /// Takes the node's messages (the deliverer puts back those still pending).

@@ -64,9 +64,15 @@ public final class Gateway: Service, Sendable {
     let downlinks = DownlinkBook()
     /// Connected dongles by port (always-on deliveries use any of them).
     let devices = NIOLockedValueBox<[String: ESPNowDevice]>([:])
+    /// Decoders chosen while running (``updateNode(_:name:decoder:lmk:)``), over the configuration's.
+    let decoderOverrides = NIOLockedValueBox<[MACAddress: DecoderKind]>([:])
     /// The dongles to listen on (`sim` and `auto` already resolved by the caller).
     let dongles: [GatewayDongle]
     var ports: [String] { dongles.map(\.path) }
+    /// Told how long each store write took (nanoseconds; metrics).
+    let writeTimings = NIOLockedValueBox<[@Sendable (UInt64) -> Void]>([])
+    /// The configured `[[webhook]]`s, fed from `onCommit`.
+    public let webhooks: [WebhookSender]
 
     /// `store` nil only with `config.dryRun`. `spool` is used when the store is remote.
     public convenience init(config: GatewayConfig, store: (any GatewayStore)?, ports: [String], logger: Logger = Logger(label: "espnow.gateway")) throws {
@@ -87,6 +93,8 @@ public final class Gateway: Service, Sendable {
             spool = nil
         }
         if store == nil && !config.dryRun { throw StoreError("a gateway without --dry-run needs a database") }
+        webhooks = config.webhooks.map { WebhookSender(config: $0, gatewayID: config.gatewayID, logger: logger) }
+        for w in webhooks { onCommit { w.offer($0) } }
     }
 
     public var stats: GatewayStats {
@@ -154,6 +162,10 @@ public final class Gateway: Service, Sendable {
             for n in config.nodes.values {
                 try await store.configureNode(n.mac, name: n.name, decoder: n.decoder?.description, lmk: n.lmk)
             }
+            // Decoders set while running (HTTP PATCH) outlive a restart; the file's win.
+            for n in try await store.nodes() where config.nodes[n.mac]?.decoder == nil {
+                if let d = n.decoder.flatMap(DecoderKind.init) { decoderOverrides.withLockedValue { $0[n.mac] = d } }
+            }
             let released = try await store.releaseClaims(gateway: config.gatewayID, nowUs: nowUs())
             if released > 0 { logger.info("\(released) downlink(s) left mid-attempt by the last run are pending again") }
             let v = downlinks.version
@@ -161,6 +173,7 @@ public final class Gateway: Service, Sendable {
         }
         logger.info("gateway \(config.gatewayID): \(ports.count) dongle(s), storing into \(config.dryRun ? "nothing (dry run)" : store!.kind)")
         let writer = Task { await self.writeLoop() }
+        let hooks = webhooks.map { w in Task { await w.run() } }
         let radios = Task {
             await withTaskGroup(of: Void.self) { g in
                 for d in self.dongles {
@@ -177,6 +190,7 @@ public final class Gateway: Service, Sendable {
         await radios.value
         queue.finish()
         await writer.value
+        await stopWebhooks(hooks)
         await store?.close()
         logger.info("stopped: \(stats.stored) packet(s) stored, \(stats.duplicates) duplicate(s), queue empty")
     }
@@ -224,7 +238,8 @@ public final class Gateway: Service, Sendable {
     }
 
     func decode(_ u: Uplink, gateway: String) -> Ingest {
-        Ingest(uplink: u, decoded: decoder.decode(u.payload, as: config.decoderKind(for: u.node)), gateway: gateway)
+        let kind = decoderOverrides.withLockedValue { $0[u.node] } ?? config.decoderKind(for: u.node)
+        return Ingest(uplink: u, decoded: decoder.decode(u.payload, as: kind), gateway: gateway)
     }
 
     func notify(_ batch: [Ingest], _ o: WriteOutcome?) {

@@ -52,11 +52,17 @@ public struct GatewayConfig: Sendable {
     public var downlinkPollUs: Int64 = 1_000_000
     /// Print decoded readings, store nothing.
     public var dryRun = false
+    /// Where committed readings are POSTed (`[[webhook]]`).
+    public var webhooks: [WebhookConfig] = []
+    /// How long a stopping gateway lets webhooks send what is queued.
+    public var webhookGraceUs: Int64 = 2_000_000
     /// Scripted nodes of the simulated air for `--port sim`.
     public var simNodes: [String] = ["sensor,interval=1000", "sensor,interval=1500"]
     /// Share the dongles through a broker each (`--serve`, `[serve]`), nil: the gateway
     /// holds them alone.
     public var serve: ServeConfig?
+    /// The HTTP API (`[http]`).
+    public var http = HTTPSettings()
 
     public init() {}
 
@@ -104,8 +110,10 @@ public struct GatewayConfig: Sendable {
 
     static let topKeys: Set<String> = ["gateway_id", "ports", "channel", "db", "spool", "spool_limit", "queue", "batch",
                                        "dedup_window", "dedup_seq_window", "retain_raw", "retain_readings", "allow",
-                                       "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout", "serve"]
+                                       "decoder", "downlink_attempts", "downlink_poll", "sim_nodes", "node", "layout", "webhook", "http", "serve"]
     static let nodeKeys: Set<String> = ["mac", "name", "decoder", "lmk", "always_on"]
+    static let webhookKeys: Set<String> = ["url", "secret", "secret_env", "batch", "max_retries", "queue", "backoff",
+                                           "max_backoff", "timeout", "name"]
 
     /// Reads a TOML configuration; unknown keys and wrongly typed values are errors that
     /// name the key.
@@ -192,6 +200,7 @@ public struct GatewayConfig: Sendable {
             guard let t = v.table else { throw Error("\(file): serve must be a table ([serve])") }
             c.serve = try ServeConfig.load(t, file: file)
         }
+        if let h = table["http"] { c.http = try HTTPSettings.load(h, file: file) }
         if let n = table["node"] {
             guard let arr = n.array else { throw Error("\(file): write nodes as [[node]] tables") }
             for (i, e) in arr.enumerated() {
@@ -213,12 +222,64 @@ public struct GatewayConfig: Sendable {
                 c.nodes[nc.mac] = nc
             }
         }
+        if let w = table["webhook"] {
+            guard let arr = w.array else { throw Error("\(file): write webhooks as [[webhook]] tables") }
+            for (i, e) in arr.enumerated() {
+                guard let t = e.table else { throw Error("\(file): webhook \(i + 1) must be a table") }
+                c.webhooks.append(try webhook(t, "\(file): webhook \(i + 1): "))
+            }
+        }
         do {
             try c.validate()
         } catch {
             throw Error("\(file): \(error.description)")
         }
         return c
+    }
+
+    static func webhook(_ t: TOMLTable, _ ctx: String) throws(Error) -> WebhookConfig {
+        for k in t.keys where !webhookKeys.contains(k) {
+            throw Error("\(ctx)unknown key \"\(k)\" (known: \(webhookKeys.sorted().joined(separator: ", ")))")
+        }
+        func str(_ k: String) throws(Error) -> String? {
+            guard let v = t[k] else { return nil }
+            guard let s = v.string else { throw Error("\(ctx)\(k) must be a string") }
+            return s
+        }
+        func int(_ k: String, _ range: ClosedRange<Int>) throws(Error) -> Int? {
+            guard let v = t[k] else { return nil }
+            guard let i = v.int, range.contains(i) else { throw Error("\(ctx)\(k) must be an integer in \(range.lowerBound)...\(range.upperBound)") }
+            return i
+        }
+        func duration(_ k: String) throws(Error) -> Int64? {
+            guard let v = try str(k) else { return nil }
+            do {
+                return try parseDuration(v)
+            } catch {
+                throw Error("\(ctx)\(k): \(error.description)")
+            }
+        }
+        guard let url = try str("url") else { throw Error("\(ctx)url is required") }
+        guard let u = URLComponents(string: url), let scheme = u.scheme?.lowercased(), ["http", "https"].contains(scheme), u.host?.isEmpty == false else {
+            throw Error("\(ctx)url \"\(url)\" is not an http:// or https:// URL")
+        }
+        var w = WebhookConfig(url: url)
+        w.secret = try str("secret")
+        if let env = try str("secret_env") {
+            guard let v = ProcessInfo.processInfo.environment[env], !v.isEmpty else { throw Error("\(ctx)secret_env: $\(env) is not set") }
+            w.secret = v
+        }
+        if let b = try str("batch") {
+            guard let k = WebhookConfig.Batching(rawValue: b) else { throw Error("\(ctx)batch must be \"reading\" or \"node\", not \"\(b)\"") }
+            w.batching = k
+        }
+        if let v = try int("max_retries", 0...100) { w.maxRetries = v }
+        if let v = try int("queue", 1...10_000_000) { w.queueCapacity = v }
+        if let v = try duration("backoff") { w.backoffUs = max(1, v) }
+        if let v = try duration("max_backoff") { w.maxBackoffUs = max(1, v) }
+        if let v = try duration("timeout") { w.timeoutUs = max(1000, v) }
+        w.name = try str("name")
+        return w
     }
 
     /// Consistency checks shared by the file and the flags.

@@ -16,6 +16,9 @@ public final class PostgresStore: GatewayStore {
     let configuration: PostgresConnection.Configuration
     let writer: PGLink
     let other: PGLink
+    /// Read-only queries of the HTTP API (``GatewayQueries``): never inside another caller's
+    /// transaction (statements sent on one connection while a transaction is open join it).
+    let reader: PGLink
     public let url: String
 
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, or a Unix socket with
@@ -41,6 +44,7 @@ public final class PostgresStore: GatewayStore {
         configuration = cfg
         writer = PGLink(configuration: cfg, logger: logger)
         other = PGLink(configuration: cfg, logger: logger)
+        reader = PGLink(configuration: cfg, logger: logger)
     }
 
     public func migrate() async throws {
@@ -53,6 +57,10 @@ public final class PostgresStore: GatewayStore {
             if !have.contains(1) {
                 for sql in Schema.v1(.postgres) { try await c.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
                 try await c.query("INSERT INTO gateway_schema (version, applied_us) VALUES (1, \(nowUs()))", logger: logger)
+            }
+            if !have.contains(2) {
+                for sql in Schema.v2(.postgres) { try await c.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
+                try await c.query("INSERT INTO gateway_schema (version, applied_us) VALUES (2, \(nowUs()))", logger: logger)
             }
         }
     }
@@ -307,6 +315,7 @@ public final class PostgresStore: GatewayStore {
     public func close() async {
         await writer.close()
         await other.close()
+        await reader.close()
     }
 }
 

@@ -33,6 +33,9 @@ public final class SQLiteStore: GatewayStore {
         m.registerMigration("v1") { db in
             for sql in Schema.v1(.sqlite) { try db.execute(sql: sql) }
         }
+        m.registerMigration("v2") { db in
+            for sql in Schema.v2(.sqlite) { try db.execute(sql: sql) }
+        }
         return m
     }
 

@@ -54,4 +54,11 @@ enum Schema {
             """,
         ]
     }
+
+    /// Keyset pages of one node's readings (all fields, by time) for the HTTP API.
+    static func v2(_ d: Dialect) -> [String] {
+        // SQLite index entries end with the rowid (= id) already.
+        [d == .sqlite ? "CREATE INDEX readings_node_time ON readings (node, time_us)"
+                      : "CREATE INDEX readings_node_time ON readings (node, time_us, id)"]
+    }
 }

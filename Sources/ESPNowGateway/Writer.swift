@@ -73,7 +73,10 @@ extension Gateway {
         }
         guard !batch.isEmpty || !drops.isEmpty else { return }
         do {
+            let t0 = monotonicNs()
             let outcome = try await store.write(batch, drops: drops, dedup: config.dedup)
+            let ns = monotonicNs() - t0
+            for f in writeTimings.withLockedValue({ $0 }) { f(ns) }
             setDatabaseUp(true)
             if !batch.isEmpty { notify(batch, outcome) }
         } catch {

@@ -1,0 +1,37 @@
+import ESPNowDevice
+import ESPNowWire
+
+/// Changing a node while the gateway runs (the HTTP API's PATCH): stored in the node
+/// registry and applied at once.
+extension Gateway {
+    /// Renames a node, sets its decoder and/or its LMK. The decoder applies to the next packet
+    /// decoded; the LMK is given to every connected dongle (the node becomes an encrypted
+    /// peer). Nil leaves a property unchanged.
+    public func updateNode(_ mac: MACAddress, name: String?, decoder: DecoderKind?, lmk: [UInt8]?) async throws {
+        guard let store else { throw StoreError("--dry-run stores nothing, so it cannot change nodes") }
+        if let lmk, lmk.count != 16 { throw StoreError("an LMK is 16 bytes, not \(lmk.count)") }
+        try await store.configureNode(mac, name: name, decoder: decoder?.description, lmk: lmk)
+        if let decoder { decoderOverrides.withLockedValue { $0[mac] = decoder } }
+        if let lmk {
+            for (port, device) in devices.withLockedValue({ $0 }) {
+                let peer = PeerInfo(peerAddr: mac, lmk: lmk, channel: 0, encrypt: true)
+                do {
+                    if (try? await device.espNowIsPeerExist(mac)) == true {
+                        try await device.espNowModPeer(peer)
+                    } else {
+                        try await device.espNowAddPeer(peer)
+                    }
+                } catch {
+                    // The key itself is never logged.
+                    logger.error("node \(mac): cannot make it an encrypted peer on \(port): \(error)")
+                    throw StoreError("the key is stored, but the dongle on \(port) refused the encrypted peer: \(error)")
+                }
+            }
+        }
+    }
+
+    /// The decoder a node's packets go through now.
+    public func decoderKind(for mac: MACAddress) -> DecoderKind {
+        decoderOverrides.withLockedValue { $0[mac] } ?? config.decoderKind(for: mac)
+    }
+}

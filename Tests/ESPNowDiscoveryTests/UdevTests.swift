@@ -204,17 +204,21 @@ struct UdevTests {
     static let suites = ["UdevTests", "AutoConnectTests", "SharedDongleTests"]
 
     @Test(.enabled(if: !UMockdevLibrary.preloadActive && ProcessInfo.processInfo.environment[childMarker] == nil))
-    func udevSuitesPassUnderUMockdevWrapper() throws {
+    func udevSuitesPassUnderUMockdevWrapper() async throws {
         guard let wrapper = Self.wrapper else {
             Issue.record("umockdev-wrapper not found: apt-get install umockdev (the udev tests cannot run without it)")
             return
         }
         for suite in Self.suites {
-            try runChild(wrapper: wrapper, suite: suite)
+            try await runChild(wrapper: wrapper, suite: suite)
         }
     }
 
-    func runChild(wrapper: String, suite: String) throws {
+    /// Waits for the child without holding one of the few cooperative threads (the other
+    /// suites run meanwhile), and collects its output in a file rather than a pipe: a
+    /// simulator the child left behind would keep a pipe open, and reading it to the end
+    /// would never return.
+    func runChild(wrapper: String, suite: String) async throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: wrapper)
         p.arguments = [CommandLine.arguments[0], "--testing-library", "swift-testing",
@@ -222,18 +226,29 @@ struct UdevTests {
         var env = ProcessInfo.processInfo.environment
         env[Self.childMarker] = "1"
         p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        // Watchdog: a hung child fails the test instead of hanging it.
-        let pid = p.processIdentifier
-        DispatchQueue.global().asyncAfter(deadline: .now() + 300) { if p.isRunning { kill(pid, SIGKILL) } }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("espnow-udev-\(suite)-\(getpid()).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let fh = try FileHandle(forWritingTo: log)
+        p.standardOutput = fh
+        p.standardError = fh
+        let status: Int32 = try await withCheckedThrowingContinuation { c in
+            p.terminationHandler = { ended in c.resume(returning: ended.terminationStatus) }
+            do {
+                try p.run()
+            } catch {
+                p.terminationHandler = nil
+                c.resume(throwing: error)
+                return
+            }
+            // Watchdog: a hung child fails the test instead of hanging it.
+            let pid = p.processIdentifier
+            DispatchQueue.global().asyncAfter(deadline: .now() + 300) { if p.isRunning { kill(pid, SIGKILL) } }
+        }
+        try? fh.close()
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         print(text)
-        #expect(p.terminationStatus == 0, "\(suite) under umockdev-wrapper failed:\n\(text)")
+        #expect(status == 0, "\(suite) under umockdev-wrapper failed:\n\(text)")
         #expect(text.contains("Suite \(suite) passed") || text.contains("Suite \"\(suite)\" passed"),
                 "\(suite) did not run:\n\(text)")
     }

@@ -180,6 +180,10 @@ struct GatewayServiceTests {
             var c = GatewayConfig()
             c.gatewayID = id
             c.spoolPath = tempPath("spool-\(id).sqlite")
+            // The payload-hash window is measured on each gateway's clock when it reads the
+            // packet; on a loaded machine one gateway can read seconds after the other. Every
+            // payload here is distinct, so a long window only removes that dependency.
+            c.dedup = DedupPolicy(hashWindowUs: 60_000_000)
             gateways.append(try Gateway(config: c, store: try PostgresStore(url: url), ports: [air.dongles[i].port!]))
         }
         let n = 40

@@ -237,20 +237,35 @@ public final class SQLiteStore: GatewayStore {
         }
     }
 
+    /// Rows retention deletes per write transaction: SQLite has one writer, so a large
+    /// delete in one transaction would hold up the ingest batches behind it.
+    public static let pruneChunk = 5_000
+
     public func prune(rawBeforeUs: Int64?, readingsBeforeUs: Int64?, dedupBeforeUs: Int64) async throws -> (Int, Int) {
-        try await pool.write { db in
-            var p = 0, r = 0
-            if let t = rawBeforeUs {
-                try db.execute(sql: "DELETE FROM packets WHERE host_time_us < ?", arguments: [t])
-                p = db.changesCount
+        try await prune(rawBeforeUs: rawBeforeUs, readingsBeforeUs: readingsBeforeUs, dedupBeforeUs: dedupBeforeUs,
+                        chunk: Self.pruneChunk)
+    }
+
+    /// Deletes in chunks of `chunk` rows, one transaction each, so ingest writes interleave.
+    public func prune(rawBeforeUs: Int64?, readingsBeforeUs: Int64?, dedupBeforeUs: Int64, chunk: Int) async throws -> (Int, Int) {
+        precondition(chunk > 0)
+        func deleteAll(_ table: String, _ column: String, before t: Int64) async throws -> Int {
+            var total = 0
+            while true {
+                let n = try await pool.write { db -> Int in
+                    try db.execute(sql: "DELETE FROM \(table) WHERE rowid IN (SELECT rowid FROM \(table) WHERE \(column) < ? LIMIT ?)",
+                                   arguments: [t, chunk])
+                    return db.changesCount
+                }
+                total += n
+                if n < chunk { return total }
             }
-            if let t = readingsBeforeUs {
-                try db.execute(sql: "DELETE FROM readings WHERE time_us < ?", arguments: [t])
-                r = db.changesCount
-            }
-            try db.execute(sql: "DELETE FROM dedup WHERE seen_us < ?", arguments: [dedupBeforeUs])
-            return (p, r)
         }
+        var p = 0, r = 0
+        if let t = rawBeforeUs { p = try await deleteAll("packets", "host_time_us", before: t) }
+        if let t = readingsBeforeUs { r = try await deleteAll("readings", "time_us", before: t) }
+        _ = try await deleteAll("dedup", "seen_us", before: dedupBeforeUs)
+        return (p, r)
     }
 
     public func close() async {

@@ -149,4 +149,18 @@ struct StoreTests {
         #expect(try await store.packets(node: nil, limit: 10).map(\.payload) == [[2]])
         await store.close()
     }
+    /// Retention deletes in chunks (one transaction each): every old row goes, across chunk
+    /// boundaries, and nothing newer.
+    @Test func sqliteRetentionDeletesInChunks() async throws {
+        let path = tempPath("prune.sqlite")
+        let store = try SQLiteStore(path: path)
+        try await store.migrate()
+        let old = (0..<23).map { ingest(uplink(nodeA, [UInt8($0)], at: 1_000 + Int64($0)), .raw) }
+        let new = (0..<4).map { ingest(uplink(nodeA, [0xF0 + UInt8($0)], at: 9_000 + Int64($0)), .raw) }
+        _ = try await store.write(old + new, drops: [], dedup: .disabled)
+        let (p, _) = try await store.prune(rawBeforeUs: 5_000, readingsBeforeUs: nil, dedupBeforeUs: 0, chunk: 5)
+        #expect(p == 23)
+        #expect(Set(try await store.packets(node: nil, limit: 100).map(\.payload)) == Set(new.map(\.uplink.payload)))
+        await store.close()
+    }
 }

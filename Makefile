@@ -26,7 +26,7 @@ RV_DIR       := .build-rv32
 
 .PHONY: all deps build test demo wire-demo fuzz fuzz-smoke bench-codec vectors check-vectors \
         c-tests portability sim-tests node-tests hil-tests browser-tests node-demo bench-sim bench-host bench-broker \
-        bench-gateway bench-gateway-memory bench-gateway-query tsan soak clean install uninstall
+        bench-gateway bench-gateway-memory bench-gateway-query bench-gateway-sse tsan soak clean install uninstall
 
 all: build
 
@@ -217,6 +217,13 @@ bench-gateway-query: deps
 	@pgdir=$$(mktemp -d /tmp/espnow-pg-XXXXXX) && PGTEST_FSYNC=on tools/pgtest.sh start $$pgdir >/dev/null || exit 1; \
 	ESPNOW_TEST_PG_DIR=$$pgdir .build/release/gateway-bench --query-rows $${ROWS:-10000000} $(BENCH_ARGS); status=$$?; \
 	tools/pgtest.sh destroy $$pgdir; exit $$status
+
+# The live stream's fan-out: 50 SSE clients (curl) and one that never reads, on a gateway
+# ingesting from sensor nodes as fast as the simulated air carries them. Prints, never fails.
+bench-gateway-sse: deps
+	$(SWIFT) build -c release --product espnow-sim
+	$(SWIFT) build -c release --product espnow
+	$(PYTHON) Benchmarks/GatewayBench/sse_clients.py .build/release/espnow $(BENCH_ARGS)
 
 # The whole Swift suite under ThreadSanitizer, in its own scratch path. Child processes
 # (espnow-sim, the espnow CLI, the umockdev re-runs) are built with it too; a report

@@ -25,7 +25,7 @@ public final class PacketQueue: Sendable {
 
     struct Waiter {
         var id: UInt64
-        var continuation: UnsafeContinuation<Wake, Never>
+        var continuation: CheckedContinuation<Wake, Never>
         var deadline: NIODeadline?
     }
 
@@ -188,7 +188,7 @@ public final class PacketQueue: Sendable {
             return s.nextWaiter
         }
         let wake: Wake = await withTaskCancellationHandler {
-            await withUnsafeContinuation { (c: UnsafeContinuation<Wake, Never>) in
+            await withCheckedContinuation { (c: CheckedContinuation<Wake, Never>) in
                 let (immediate, resume) = state.withLockedValue { s -> (Wake?, (@Sendable () -> Void)?) in
                     if let p = s.packets.popFirst() { return (.packet(p), Self.drained(&s)) }
                     if let e = s.ended { return (.ended(e), nil) }

@@ -95,8 +95,9 @@ public final class ESPNowDevice: Sendable {
         var attempt = 1
         var maxAttempts: Int
         var attemptTimeout: TimeAmount
-        var timer: Scheduled<Void>?
-        /// Timer expiries so far (counted attempts, uncounted retransmissions, extensions).
+        /// When the current attempt is looked at again (the calls' shared timer).
+        var deadline: NIODeadline
+        /// Deadlines passed so far (counted attempts, uncounted retransmissions, extensions).
         var expiries = 0
         var transmissions = 1
         /// When the first / the current transmission has left the host (estimated on a UART link).
@@ -149,6 +150,9 @@ public final class ESPNowDevice: Sendable {
         /// Frames and (approximate) bytes received on the current link.
         var rxFrames: UInt64 = 0
         var rxBytes: UInt64 = 0
+        /// One timer for every call's deadline, armed for the earliest (see `armCallTimer`).
+        var callTimer: Scheduled<Void>?
+        var callTimerAt: NIODeadline?
     }
 
     struct Response: Sendable {
@@ -161,8 +165,7 @@ public final class ESPNowDevice: Sendable {
     private init(path: String, options: DeviceOptions) {
         self.options = options
         logger = options.logger
-        // The link's channel, its timers and the queue's timer all run on this one loop:
-        // no thread hop between a frame's arrival and the timer it cancels.
+        // The calls' and the queue's timers, and a broker link's channel, run on this loop.
         eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         packetQueue = PacketQueue(capacity: options.packetQueueCapacity, eventLoop: eventLoop)
         statusStream = CountingStream(limit: options.streamLimit)
@@ -233,6 +236,9 @@ public final class ESPNowDevice: Sendable {
         let (link, failed, reconnect) = state.withLockedValue {
             s -> ((any FrameLink)?, [Reply], Task<Void, Never>?) in
             s.phase = .closed
+            s.callTimer?.cancel()
+            s.callTimer = nil
+            s.callTimerAt = nil
             let l = s.link
             s.link = nil
             let t = s.reconnectTask
@@ -410,7 +416,6 @@ public final class ESPNowDevice: Sendable {
     private static func drainAll(_ s: inout State) -> [Reply] {
         var out: [Reply] = []
         for (_, p) in s.pending {
-            p.timer?.cancel()
             if let c = p.continuation { out.append(c) }
         }
         s.pending.removeAll()
@@ -545,79 +550,101 @@ public final class ESPNowDevice: Sendable {
             }
             let now = NIODeadline.now()
             let start = s.line.enqueue(bytes: wire.readableBytes, at: now)
-            var p = Pending(token: q.token, code: q.code, fields: q.fields, wire: wire, continuation: q.continuation,
-                            maxAttempts: max(1, q.attempts), attemptTimeout: q.attemptTimeout,
-                            firstStart: start, attemptStart: start, rxBytesAtStart: s.rxBytes, rxFramesAtCheck: s.rxFrames, record: q.record)
-            let gen = s.epoch
-            p.timer = eventLoop.scheduleTask(deadline: start + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)) {
-                [weak self] in self?.attemptTimedOut(id, gen, 0)
-            }
+            let deadline = start + s.line.attemptTimeout(q.attemptTimeout, requestBytes: wire.readableBytes)
+            let p = Pending(token: q.token, code: q.code, fields: q.fields, wire: wire, continuation: q.continuation,
+                            maxAttempts: max(1, q.attempts), attemptTimeout: q.attemptTimeout, deadline: deadline,
+                            firstStart: start, attemptStart: start, rxBytesAtStart: s.rxBytes, rxFramesAtCheck: s.rxFrames,
+                            record: q.record)
+            armCallTimer(&s, deadline)
             s.pending[id] = p
             s.counters.framesSent += 1
             // Its response comes on the link: read it even when the packet queue is full.
             if packetQueue.unpause() { Self.applyReading(link, packetQueue) }
-            // execute() always enqueues: writes leave in id order, never inside this lock.
-            link.eventLoop.execute { link.write(.encoded(wire)) }
+            // Under this lock, so requests leave in id order (a link's write never blocks
+            // and never calls back).
+            link.write(.encoded(wire))
         }
     }
 
-    /// `expiry` identifies the timer: a stale one (the call moved on) finds another count.
-    private func attemptTimedOut(_ id: UInt16, _ gen: UInt64, _ expiry: Int) {
-        let failed: (Reply?, CommandCode, Int)? = state.withLockedValue { s in
-            guard s.epoch == gen, var p = s.pending[id], p.expiries == expiry else { return nil }
-            let now = NIODeadline.now()
-            p.expiries += 1
-            let verdict = AttemptVerdict(
-                linkSpoke: s.rxFrames != p.rxFramesAtCheck, bytesSinceStart: s.rxBytes &- p.rxBytesAtStart,
-                sinceStart: now - p.attemptStart, sinceFirst: now - p.firstStart, attemptTimeout: p.attemptTimeout,
-                attempts: p.maxAttempts, minimumCallTime: options.minimumCallTime,
-                backlogBytes: options.deviceBacklogBytes, line: s.line)
-            p.rxFramesAtCheck = s.rxFrames
-            let next = p.expiries
-            switch verdict {
-            case .extend:
-                s.counters.extendedAttempts += 1
-                p.timer = eventLoop.scheduleTask(in: p.attemptTimeout) { [weak self] in self?.attemptTimedOut(id, gen, next) }
-                s.pending[id] = p
-                return nil
-            case .retransmit, .retransmitUncounted:
-                if verdict == .retransmit { p.attempt += 1 }
-                guard let link = s.link else { break }
-                if p.attempt > p.maxAttempts || p.maxAttempts == 1 {  // 1: never retransmitted
-                    // Every counted attempt went unanswered; give up only once the call is
-                    // `minimumCallTime` old: a dongle sharing a busy machine's CPU (the
-                    // simulator) can be late without being gone.
-                    let rest = options.minimumCallTime - (now - p.firstStart)
-                    guard rest > .zero else { break }
-                    p.timer = eventLoop.scheduleTask(in: rest) { [weak self] in self?.attemptTimedOut(id, gen, next) }
-                    s.pending[id] = p
-                    return nil
-                }
-                let wire = p.wire
-                p.transmissions += 1
-                s.counters.retransmissions += 1
-                s.counters.framesSent += 1
-                p.attemptStart = s.line.enqueue(bytes: wire.readableBytes, at: now)
-                p.rxBytesAtStart = s.rxBytes
-                let deadline = p.attemptStart + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)
-                p.timer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in self?.attemptTimedOut(id, gen, next) }
-                s.pending[id] = p
-                link.eventLoop.execute { link.write(.encoded(wire)) }
-                return nil
-            case .giveUp:
-                break
+    /// Points the calls' shared timer at `deadline` unless it is armed for an earlier one.
+    /// An answered call leaves the timer alone (it fires, finds nothing due and is armed for
+    /// the next deadline, if any): a call costs no timer operation, and no thread wake-up,
+    /// of its own.
+    private func armCallTimer(_ s: inout State, _ deadline: NIODeadline) {
+        if let at = s.callTimerAt, at <= deadline { return }
+        s.callTimer?.cancel()
+        s.callTimerAt = deadline
+        s.callTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in self?.callTimerFired() }
+    }
+
+    /// The shared timer fired: every call whose deadline passed is looked at.
+    private func callTimerFired() {
+        let now = NIODeadline.now()
+        let failed: [(Reply?, CommandCode, Int)] = state.withLockedValue { s in
+            s.callTimer = nil
+            s.callTimerAt = nil
+            var out: [(Reply?, CommandCode, Int)] = []
+            for id in s.pending.compactMap({ $0.value.deadline <= now ? $0.key : nil }) {
+                if let f = attemptTimedOut(&s, id, now) { out.append(f) }
             }
-            s.pending[id] = nil
-            admit(&s)
-            return (p.continuation, p.code, p.transmissions)
+            if let next = s.pending.values.lazy.map(\.deadline).min() { armCallTimer(&s, next) }
+            return out
         }
-        if let (c, code, n) = failed {
+        for (c, code, n) in failed {
             logger.warning("no response", metadata: ["command": "\(code.name)", "attempts": "\(n)"])
             c?.resume(throwing: ESPNowError.timeout(command: code, attempts: n))
         }
     }
 
-    // MARK: - Inbound (event loop)
+    /// The deadline of call `id` passed: extend, retransmit, wait for the minimum call time
+    /// or give up (returned, to be failed outside the lock).
+    private func attemptTimedOut(_ s: inout State, _ id: UInt16, _ now: NIODeadline) -> (Reply?, CommandCode, Int)? {
+        guard var p = s.pending[id] else { return nil }
+        p.expiries += 1
+        let verdict = AttemptVerdict(
+            linkSpoke: s.rxFrames != p.rxFramesAtCheck, bytesSinceStart: s.rxBytes &- p.rxBytesAtStart,
+            sinceStart: now - p.attemptStart, sinceFirst: now - p.firstStart, attemptTimeout: p.attemptTimeout,
+            attempts: p.maxAttempts, minimumCallTime: options.minimumCallTime,
+            backlogBytes: options.deviceBacklogBytes, line: s.line)
+        p.rxFramesAtCheck = s.rxFrames
+        switch verdict {
+        case .extend:
+            s.counters.extendedAttempts += 1
+            p.deadline = now + p.attemptTimeout
+            s.pending[id] = p
+            return nil
+        case .retransmit, .retransmitUncounted:
+            if verdict == .retransmit { p.attempt += 1 }
+            guard let link = s.link else { break }
+            if p.attempt > p.maxAttempts || p.maxAttempts == 1 {  // 1: never retransmitted
+                // Every counted attempt went unanswered; give up only once the call is
+                // `minimumCallTime` old: a dongle sharing a busy machine's CPU (the
+                // simulator) can be late without being gone.
+                let rest = options.minimumCallTime - (now - p.firstStart)
+                guard rest > .zero else { break }
+                p.deadline = now + rest
+                s.pending[id] = p
+                return nil
+            }
+            let wire = p.wire
+            p.transmissions += 1
+            s.counters.retransmissions += 1
+            s.counters.framesSent += 1
+            p.attemptStart = s.line.enqueue(bytes: wire.readableBytes, at: now)
+            p.rxBytesAtStart = s.rxBytes
+            p.deadline = p.attemptStart + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)
+            s.pending[id] = p
+            link.write(.encoded(wire))
+            return nil
+        case .giveUp:
+            break
+        }
+        s.pending[id] = nil
+        admit(&s)
+        return (p.continuation, p.code, p.transmissions)
+    }
+
+    // MARK: - Inbound (the link's thread)
 
     private func inbound(_ item: LinkInbound, generation: UInt64) {
         switch item {
@@ -667,7 +694,6 @@ public final class ESPNowDevice: Sendable {
                 return nil
             }
             s.pending[id] = nil
-            p.timer?.cancel()
             admit(&s)
             return p
         }
@@ -783,7 +809,6 @@ public final class ESPNowDevice: Sendable {
             s.phase = info.isBrokered ? .ready : .restoring
             s.counters.reboots += 1
             let failed = Array(s.pending.values)
-            for p in failed { p.timer?.cancel() }
             s.pending.removeAll()
             if info.isBrokered { admit(&s) }
             return (failed, s.epoch)

@@ -10,7 +10,9 @@ public protocol FrameLink: AnyObject, Sendable {
     var path: String { get }
     var eventLoop: any EventLoop { get }
     var allocator: ByteBufferAllocator { get }
-    /// Queues `message` and flushes. Errors after a close are reported through `onClose`.
+    /// Writes `message` after everything written before (from any thread, also while the
+    /// caller holds its own locks: it never blocks and never calls back synchronously).
+    /// Errors after a close are reported through `onClose`.
     func write(_ message: LinkOutbound)
     /// Writes raw bytes (the handshake's lone `0x00`).
     func writeRaw(_ bytes: [UInt8])

@@ -209,6 +209,13 @@ public final class ESPNowDevice: Sendable {
     /// forwarding a response needs no thread hop).
     public var linkEventLoop: (any EventLoop)? { state.withLockedValue { $0.link?.eventLoop } }
 
+    /// The thread that reads the open serial link, as a `TaskExecutor` (nil on a broker's
+    /// socket, or with no link). A receive loop run with `withTaskExecutorPreference` on it
+    /// gets each packet on the thread that read it, without a thread switch; it must not
+    /// block, since the port is not read while it runs. After a reconnection the loop's
+    /// jobs run on the global executor until it takes the new link's executor.
+    public var linkExecutor: (any TaskExecutor)? { state.withLockedValue { $0.link?.executor } }
+
     /// The latest HELLO.
     public var info: DeviceInfo {
         state.withLockedValue { $0.info! }

@@ -26,10 +26,21 @@ public protocol FrameLink: AnyObject, Sendable {
     /// in the transport (the pty, the socket) and then at the dongle, which pushes back and
     /// counts its drops. Call on ``eventLoop``. Frames already read are still delivered.
     func setReading(_ on: Bool)
+    /// The thread that delivers this link's frames, when it can run tasks (a serial port's).
+    var executor: (any TaskExecutor)? { get }
+}
+
+extension FrameLink {
+    public var executor: (any TaskExecutor)? { nil }
 }
 
 extension SerialLink: FrameLink {
     public func resetBoard() async throws -> Bool { try await hardReset(pulse: .milliseconds(100)) }
+    /// The thread that reads this port, as an executor: a receive loop that prefers it
+    /// (`withTaskExecutorPreference`) gets its packets without a thread switch. It must not
+    /// block: while it runs, the port is not read. After the link closed, its jobs run on
+    /// the global executor.
+    public var executor: (any TaskExecutor)? { port }
 }
 
 /// Where a link goes: `PATH` (a serial port), `unix:PATH`, `tcp://HOST:PORT` (plaintext, for a

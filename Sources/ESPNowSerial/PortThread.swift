@@ -13,6 +13,10 @@ import Glibc
 /// without waking anybody. Reading stops while the owner asks (backpressure): the tty's
 /// buffer fills and the dongle pushes back.
 ///
+/// The thread is also a `TaskExecutor`: a task that prefers it (a receive loop) runs between
+/// reads on the thread that read its packets, so a packet reaches it without waking another
+/// thread. Jobs that arrive once the port is closed go to the global executor.
+///
 /// A tty that another process also reads (`cat PORT`, root ignoring TIOCEXCL) can report
 /// readable and then have nothing to read: that is noticed, the culprit named, and the link
 /// ended with ``SerialError/foreignReader(path:reader:)``.
@@ -38,6 +42,8 @@ final class PortThread: @unchecked Sendable {
         var failure: SerialError?
         /// The thread sleeps in poll(2) and must be woken for a change it would not see.
         var asleep = false
+        /// Tasks' jobs to run on the thread (see ``enqueue(_:)``).
+        var jobs: [UnownedJob] = []
     }
 
     private let shared = NIOLockedValueBox(Shared())
@@ -152,10 +158,15 @@ final class PortThread: @unchecked Sendable {
         var spurious = 0
         var lastLook = monotonicSeconds()
         var fds = [pollfd(fd: fd, events: 0, revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        var jobs: [UnownedJob] = []
+        let me = asUnownedTaskExecutor()
         loop: while true {
-            let (reading, writing, closing) = shared.withLockedValue { s in
-                s.asleep = true
-                return (s.reading, !s.pending.isEmpty, s.closing)
+            shared.withLockedValue { swap(&$0.jobs, &jobs) }
+            for j in jobs { j.runSynchronously(on: me) }
+            jobs.removeAll(keepingCapacity: true)
+            let (reading, writing, closing, more) = shared.withLockedValue { s in
+                s.asleep = s.jobs.isEmpty
+                return (s.reading, !s.pending.isEmpty, s.closing, !s.jobs.isEmpty)
             }
             if closing { break }
             // A reader that opened the port while nothing was flowing is found by looking
@@ -171,7 +182,8 @@ final class PortThread: @unchecked Sendable {
             fds[0].events = Int16((reading ? POLLIN : 0) | (writing ? POLLOUT : 0))
             fds[0].revents = 0
             fds[1].revents = 0
-            let r = poll(&fds, 2, Int32(Self.lookInterval * 1000))
+            // Jobs waiting: look at the port without sleeping, then run them.
+            let r = poll(&fds, 2, more ? 0 : Int32(Self.lookInterval * 1000))
             shared.withLockedValue { $0.asleep = false }
             if r < 0 {
                 if errno == EINTR { continue }
@@ -211,13 +223,15 @@ final class PortThread: @unchecked Sendable {
             }
             break  // EOF, EIO, HUP: the device is gone
         }
-        let reason: SerialError = shared.withLockedValue { s in
+        let (reason, left): (SerialError, [UnownedJob]) = shared.withLockedValue { s in
             s.open = false
             Glibc.close(fd)
             Glibc.close(wakeFD)
             Glibc.close(wakeWriteFD)
-            return s.closing ? .closed(path: path) : s.failure ?? .unplugged(path: path)
+            defer { s.jobs = [] }
+            return (s.closing ? .closed(path: path) : s.failure ?? .unplugged(path: path), s.jobs)
         }
+        for j in left { globalConcurrentExecutor.enqueue(ExecutorJob(j)) }
         onClose(reason)
         exited.succeed()
     }
@@ -253,5 +267,18 @@ final class PortThread: @unchecked Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+extension PortThread: TaskExecutor {
+    func enqueue(_ job: consuming ExecutorJob) {
+        let j = UnownedJob(job)
+        let queued = shared.withLockedValue { s -> Bool in
+            guard s.open else { return false }
+            s.jobs.append(j)
+            wake(&s)
+            return true
+        }
+        if !queued { globalConcurrentExecutor.enqueue(ExecutorJob(j)) }
     }
 }

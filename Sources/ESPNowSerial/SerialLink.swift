@@ -20,7 +20,7 @@ public final class SerialLink: Sendable {
     /// For the owner's timers; the link itself runs nothing on it.
     public let eventLoop: any EventLoop
     public let allocator = ByteBufferAllocator()
-    private let port: PortThread
+    let port: PortThread
 
     private init(path: String, options: SerialOptions, hasModemLines: Bool, eventLoop: any EventLoop, port: PortThread) {
         self.path = path

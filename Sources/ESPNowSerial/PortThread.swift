@@ -22,7 +22,7 @@ import Glibc
 /// ended with ``SerialError/foreignReader(path:reader:)``.
 final class PortThread: @unchecked Sendable {
     private let fd: Int32
-    /// A pipe that ends the thread's poll: read end polled, write end written by `wake`.
+    /// A socket pair that ends the thread's poll: read end polled, write end written by `wake`.
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
     private let path: String
@@ -44,6 +44,7 @@ final class PortThread: @unchecked Sendable {
         var asleep = false
         /// Tasks' jobs to run on the thread (see ``enqueue(_:)``).
         var jobs: [UnownedJob] = []
+        var thread: pthread_t?
     }
 
     private let shared = NIOLockedValueBox(Shared())
@@ -52,10 +53,10 @@ final class PortThread: @unchecked Sendable {
     init(fd: Int32, path: String, eventLoop: any EventLoop, onInbound: @escaping @Sendable (LinkInbound) -> Void,
          onClose: @escaping @Sendable (SerialError) -> Void) throws(SerialError) {
         var p: [Int32] = [-1, -1]
-        guard pipe(&p) == 0 else { throw .configurationFailed(path: path, step: "pipe", errno: errno) }
-        for e in p {
-            _ = fcntl(e, F_SETFL, fcntl(e, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(e, F_SETFD, FD_CLOEXEC)
+        // Close-on-exec from the start: a child started meanwhile must not hold it.
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &p) == 0 else {
+            throw .configurationFailed(path: path, step: "socketpair", errno: errno)
         }
         self.fd = fd
         wakeFD = p[0]
@@ -140,7 +141,7 @@ final class PortThread: @unchecked Sendable {
         try shared.withLockedValue { s in s.open && !s.closing ? try body(fd) : nil }
     }
 
-    /// Under the lock: the pipe write that ends the thread's poll (only while it polls).
+    /// Under the lock: the socket write that ends the thread's poll (only while it polls).
     private func wake(_ s: inout Shared) {
         guard s.asleep, s.open else { return }
         s.asleep = false
@@ -150,7 +151,11 @@ final class PortThread: @unchecked Sendable {
 
     // MARK: - The thread
 
+    /// Whether the caller runs on this port's thread.
+    var isCurrent: Bool { shared.withLockedValue { $0.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false } }
+
     private func run() {
+        shared.withLockedValue { $0.thread = pthread_self() }
         var buf = [UInt8](repeating: 0, count: 65536)
         var decoder = InboundDecoder()
         var items: [InboundDecoder.Item] = []
@@ -225,6 +230,7 @@ final class PortThread: @unchecked Sendable {
         }
         let (reason, left): (SerialError, [UnownedJob]) = shared.withLockedValue { s in
             s.open = false
+            s.thread = nil
             Glibc.close(fd)
             Glibc.close(wakeFD)
             Glibc.close(wakeWriteFD)

@@ -178,10 +178,10 @@ public final class ESPNowDevice: Sendable {
         }
     }
 
-    /// Makes the link read, or not, as the queue's level asks now (whatever order the
-    /// requests to change it were made in): always through the loop, never inside a lock.
+    /// Makes the link read, or not, as the queue's level asks now. At once: a serial port's
+    /// thread stops reading before its next read (it reads up to 64 KiB at a time).
     static func applyReading(_ link: any FrameLink, _ queue: PacketQueue) {
-        link.eventLoop.execute { link.setReading(!queue.readingPaused) }
+        queue.applyReading { link.setReading($0) }
     }
 
     /// Opens `url` (`unix:PATH`, `tcp://HOST:PORT`, `tls://HOST:PORT`: a broker sharing a

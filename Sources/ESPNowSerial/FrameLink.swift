@@ -24,7 +24,8 @@ public protocol FrameLink: AnyObject, Sendable {
     func setBaudRate(_ baud: Int) throws
     /// Stops (false) or resumes (true) reading the link: with reading stopped the bytes wait
     /// in the transport (the pty, the socket) and then at the dongle, which pushes back and
-    /// counts its drops. Call on ``eventLoop``. Frames already read are still delivered.
+    /// counts its drops. Any thread (never blocks, never calls back); calls take effect in
+    /// the order they were made. Frames already read are still delivered.
     func setReading(_ on: Bool)
     /// The thread that delivers this link's frames, when it can run tasks (a serial port's).
     var executor: (any TaskExecutor)? { get }

@@ -182,11 +182,12 @@ public final class SocketLink: FrameLink {
     /// The socket has no baud rate.
     public func setBaudRate(_ baud: Int) throws {}
 
-    /// Stops or resumes reading the socket (on the event loop): the broker then holds, and
-    /// past its limit drops and reports, what this client does not take.
+    /// Stops or resumes reading the socket: the broker then holds, and past its limit drops
+    /// and reports, what this client does not take. Always through the event loop, so calls
+    /// take effect in the order they were made.
     public func setReading(_ on: Bool) {
-        channel.eventLoop.preconditionInEventLoop()
-        _ = channel.setOption(.autoRead, value: on)
+        let channel = channel
+        channel.eventLoop.execute { _ = channel.setOption(.autoRead, value: on) }
     }
 }
 

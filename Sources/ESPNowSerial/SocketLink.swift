@@ -105,6 +105,7 @@ public final class SocketLink: FrameLink {
             }
             serverName = options.serverName ?? host
         }
+        let (tlsContext, sniName) = (tls, serverName)
         let closing = NIOLockedValueBox(false)
         let opened = group.any().makePromise(of: Void.self)
         let body = BrokerWire.openBody(flags: options.keepPeers ? BrokerWire.keepPeersFlag : 0, token: options.token)
@@ -119,8 +120,8 @@ public final class SocketLink: FrameLink {
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     let ops = ch.pipeline.syncOperations
-                    if let ctx = tls {
-                        try ops.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: serverName.flatMap {
+                    if let ctx = tlsContext {
+                        try ops.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: sniName.flatMap {
                             $0.first?.isNumber == true || $0.contains(":") ? nil : $0
                         }))
                     }

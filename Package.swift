@@ -341,7 +341,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            path: "Benchmarks/GatewayBench"
+            path: "Benchmarks/GatewayBench",
+            exclude: ["sse_clients.py"]
         ),
         // The soak (`make soak`): mixed traffic, serial bit errors, reboots and unplugs, with
         // independent books; its short fixed-seed version runs in the Swift suite.

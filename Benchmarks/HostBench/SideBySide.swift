@@ -81,11 +81,23 @@ func cReceive(tool: String, rate: Int, warm: Double, seconds: Double) throws -> 
     return ReceiveRun(packets: f["packets"] ?? 0, wall: f["wall"] ?? 1, cpu: f["cpu"] ?? 0, switches: f["switches"] ?? 0)
 }
 
-func swiftReceive(tool: String, rate: Int, warm: Double, seconds: Double) async throws -> ReceiveRun {
+/// `onLinkThread`: the loop runs with the link's thread as its task executor
+/// (`ESPNowDevice.linkExecutor`), so a packet reaches it on the thread that read it.
+func swiftReceive(tool: String, rate: Int, warm: Double, seconds: Double, onLinkThread: Bool = false) async throws -> ReceiveRun {
     let producer = try Child(tool, ["produce", "\(rate)"])
     defer { producer.stop() }
     let path = try producer.line()
     let e = try await ESPNow.open(path)
+    let run = if onLinkThread {
+        try await withTaskExecutorPreference(e.device.linkExecutor) { try await receiveLoop(e, warm: warm, seconds: seconds) }
+    } else {
+        try await receiveLoop(e, warm: warm, seconds: seconds)
+    }
+    await e.device.close()
+    return run
+}
+
+func receiveLoop(_ e: ESPNow, warm: Double, seconds: Double) async throws -> ReceiveRun {
     let clock = ContinuousClock()
     let warmEnd = clock.now + .seconds(warm)
     while clock.now < warmEnd { _ = try await e.irecv(1000) }
@@ -101,7 +113,6 @@ func swiftReceive(tool: String, rate: Int, warm: Double, seconds: Double) async 
     let d = clock.now - t0
     let u1 = usage()
     let drops = e.device.hostCounters.packetsDropped - drops0
-    await e.device.close()
     let wall = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     return ReceiveRun(packets: Double(packets), wall: wall, cpu: u1.cpu - u0.cpu, switches: Double(u1.switches - u0.switches),
                       hostDrops: Double(drops))
@@ -116,14 +127,17 @@ func benchReceiveSideBySide(tool: String, seconds: Double) async throws {
     let warm = 1.0
     let cMax = try cReceive(tool: tool, rate: 0, warm: warm, seconds: seconds)
     let sMax = try await swiftReceive(tool: tool, rate: 0, warm: warm, seconds: seconds)
+    let xMax = try await swiftReceive(tool: tool, rate: 0, warm: warm, seconds: seconds, onLinkThread: true)
     let c10 = try cReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds)
     let s10 = try await swiftReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds)
+    let x10 = try await swiftReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds, onLinkThread: true)
     print("""
         1. receive from a synthetic dongle (pty, pre-encoded 250-byte RECV frames), \(f1(seconds)) s per run
-           reader                 max pkt/s  CPU µs/pkt   switches/pkt | at 10k pkt/s, 1 frame/write: pkt/s  CPU µs/pkt  switches/pkt | host drops
+           reader                       max pkt/s  CPU µs/pkt   switches/pkt | at 10k pkt/s, 1 frame/write: pkt/s  CPU µs/pkt  switches/pkt | host drops
         """)
-    for (name, m, t) in [("C (read+COBS+CRC)", cMax, c10), ("Swift irecv loop", sMax, s10)] {
-        print("   " + name.padding(toLength: 20, withPad: " ", startingAt: 0)
+    for (name, m, t) in [("C (read+COBS+CRC)", cMax, c10), ("Swift irecv loop", sMax, s10),
+                         ("Swift irecv, link executor", xMax, x10)] {
+        print("   " + name.padding(toLength: 26, withPad: " ", startingAt: 0)
               + col(f0(m.pps), 12) + col(f2(m.cpuPerPacket), 12) + col(f2(m.switchesPerPacket), 15) + " |"
               + col(f0(t.pps), 36) + col(f2(t.cpuPerPacket), 12) + col(f2(t.switchesPerPacket), 14) + " |"
               + col(f0(m.hostDrops + t.hostDrops), 11))
@@ -131,6 +145,8 @@ func benchReceiveSideBySide(tool: String, seconds: Double) async throws {
     print("""
            Swift / C: max pkt/s \(f2(sMax.pps / cMax.pps))×, CPU/pkt at max \(f2(sMax.cpuPerPacket / cMax.cpuPerPacket))×, \
         CPU/pkt at 10k \(f2(s10.cpuPerPacket / c10.cpuPerPacket))×, switches/pkt at 10k \(f2(s10.switchesPerPacket)) vs \(f2(c10.switchesPerPacket))
+           Swift on the link executor / C: max pkt/s \(f2(xMax.pps / cMax.pps))×, CPU/pkt at max \(f2(xMax.cpuPerPacket / cMax.cpuPerPacket))×, \
+        CPU/pkt at 10k \(f2(x10.cpuPerPacket / c10.cpuPerPacket))×, switches/pkt at 10k \(f2(x10.switchesPerPacket))
         """)
 }
 
@@ -142,6 +158,21 @@ func benchPing(tool: String, count: Int = 2000) async throws {
     let cf = fields(try c.line())
     c.wait()
     let d = try await ESPNowDevice.connect(path: port)
+    let plain = try await pingRun(d, count: count)
+    let onLink = try await withTaskExecutorPreference(d.linkExecutor) { try await pingRun(d, count: count) }
+    await d.close()
+    let cP50 = cf["p50"] ?? .nan, cP99 = cf["p99"] ?? .nan
+    print("""
+        2. PING round trip on a simulated dongle (instant mode), \(count) each, µs
+           C client                      p50 \(f0(cP50))  p99 \(f0(cP99))  switches/round trip \(f2((cf["switches"] ?? .nan) / Double(count)))
+           Swift ESPNowDevice            p50 \(f0(plain.p50))  p99 \(f0(plain.p99))  switches/round trip \(f2(plain.switches))
+           Swift, on the link executor   p50 \(f0(onLink.p50))  p99 \(f0(onLink.p99))  switches/round trip \(f2(onLink.switches))
+           host-added by Swift: p50 +\(f0(plain.p50 - cP50)) µs, p99 +\(f0(plain.p99 - cP99)) µs; \
+        on the link executor: p50 +\(f0(onLink.p50 - cP50)) µs, p99 +\(f0(onLink.p99 - cP99)) µs
+        """)
+}
+
+func pingRun(_ d: ESPNowDevice, count: Int) async throws -> (p50: Double, p99: Double, switches: Double) {
     for _ in 0..<200 { _ = try await d.ping() }  // warm-up
     var h = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     let clock = ContinuousClock()
@@ -153,15 +184,7 @@ func benchPing(tool: String, count: Int = 2000) async throws {
         _ = h.record(UInt64(max(0, Double(e.components.attoseconds) / 1e12 + Double(e.components.seconds) * 1e6)))
     }
     let u1 = usage()
-    await d.close()
-    let cP50 = cf["p50"] ?? .nan, cP99 = cf["p99"] ?? .nan
-    let sP50 = Double(h.valueAtPercentile(50)), sP99 = Double(h.valueAtPercentile(99))
-    print("""
-        2. PING round trip on a simulated dongle (instant mode), \(count) each, µs
-           C client           p50 \(f0(cP50))  p99 \(f0(cP99))  switches/round trip \(f2((cf["switches"] ?? .nan) / Double(count)))
-           Swift ESPNowDevice p50 \(f0(sP50))  p99 \(f0(sP99))  switches/round trip \(f2(Double(u1.switches - u0.switches) / Double(count)))
-           host-added by Swift: p50 +\(f0(sP50 - cP50)) µs, p99 +\(f0(sP99 - cP99)) µs
-        """)
+    return (Double(h.valueAtPercentile(50)), Double(h.valueAtPercentile(99)), Double(u1.switches - u0.switches) / Double(count))
 }
 
 /// The frames the C producer writes: 250-byte RECV events, sequence numbers 0..<64.

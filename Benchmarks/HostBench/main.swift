@@ -3,13 +3,15 @@
 //
 //   1. receive, Swift beside C, from a synthetic dongle (`host-bench-c produce`: a pty into
 //      which pre-encoded 250-byte RECV frames are written as fast as it takes them, or at
-//      10,000 frames/s one frame per write). Swift: an `ESPNow.irecv` loop; C: read + COBS +
+//      10,000 frames/s one frame per write). Swift: an `ESPNow.irecv` loop on the default
+//      executor, and the same loop on the link's thread (`ESPNowDevice.linkExecutor`); C: read + COBS +
 //      CRC + count (`host-bench-c read`, the firmware's portable codec). Packets/s, CPU per
 //      packet (getrusage of the reading process: user + system), context switches per packet
 //      (getrusage: voluntary + involuntary, every thread of the process), packets dropped
 //      inside the host.
 //   2. PING round trip on a simulated dongle: the C client (`host-bench-c ping`) and
-//      `ESPNowDevice.ping`, p50/p99 and switches per round trip; host-added = Swift − C.
+//      `ESPNowDevice.ping` (default executor, then on the link executor), p50/p99 and
+//      switches per round trip; host-added = Swift − C.
 //   3. sync send latency, API call to status, p50/p99 (HdrHistogram), one sender alone.
 //   4. 16 concurrent sync senders, 250-byte unicast at 1 Mbps in --realtime mode, against
 //      the air limit (docs/SIMULATOR.md: published 357 pkt/s, model 328), and their latency.

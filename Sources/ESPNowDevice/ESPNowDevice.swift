@@ -95,8 +95,9 @@ public final class ESPNowDevice: Sendable {
         var attempt = 1
         var maxAttempts: Int
         var attemptTimeout: TimeAmount
-        var timer: Scheduled<Void>?
-        /// Timer expiries so far (counted attempts, uncounted retransmissions, extensions).
+        /// When the current attempt is looked at again (the calls' shared timer).
+        var deadline: NIODeadline
+        /// Deadlines passed so far (counted attempts, uncounted retransmissions, extensions).
         var expiries = 0
         var transmissions = 1
         /// When the first / the current transmission has left the host (estimated on a UART link).
@@ -149,6 +150,9 @@ public final class ESPNowDevice: Sendable {
         /// Frames and (approximate) bytes received on the current link.
         var rxFrames: UInt64 = 0
         var rxBytes: UInt64 = 0
+        /// One timer for every call's deadline, armed for the earliest (see `armCallTimer`).
+        var callTimer: Scheduled<Void>?
+        var callTimerAt: NIODeadline?
     }
 
     struct Response: Sendable {
@@ -161,8 +165,7 @@ public final class ESPNowDevice: Sendable {
     private init(path: String, options: DeviceOptions) {
         self.options = options
         logger = options.logger
-        // The link's channel, its timers and the queue's timer all run on this one loop:
-        // no thread hop between a frame's arrival and the timer it cancels.
+        // The calls' and the queue's timers, and a broker link's channel, run on this loop.
         eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         packetQueue = PacketQueue(capacity: options.packetQueueCapacity, eventLoop: eventLoop)
         statusStream = CountingStream(limit: options.streamLimit)
@@ -175,10 +178,10 @@ public final class ESPNowDevice: Sendable {
         }
     }
 
-    /// Makes the link read, or not, as the queue's level asks now (whatever order the
-    /// requests to change it were made in): always through the loop, never inside a lock.
+    /// Makes the link read, or not, as the queue's level asks now. At once: a serial port's
+    /// thread stops reading before its next read (it reads up to 64 KiB at a time).
     static func applyReading(_ link: any FrameLink, _ queue: PacketQueue) {
-        link.eventLoop.execute { link.setReading(!queue.readingPaused) }
+        queue.applyReading { link.setReading($0) }
     }
 
     /// Opens `url` (`unix:PATH`, `tcp://HOST:PORT`, `tls://HOST:PORT`: a broker sharing a
@@ -205,6 +208,13 @@ public final class ESPNowDevice: Sendable {
     /// The event loop of the open link, if any (a broker serves its clients on it, so that
     /// forwarding a response needs no thread hop).
     public var linkEventLoop: (any EventLoop)? { state.withLockedValue { $0.link?.eventLoop } }
+
+    /// The thread that reads the open serial link, as a `TaskExecutor` (nil on a broker's
+    /// socket, or with no link). A receive loop run with `withTaskExecutorPreference` on it
+    /// gets each packet on the thread that read it, without a thread switch; it must not
+    /// block, since the port is not read while it runs. After a reconnection the loop's
+    /// jobs run on the global executor until it takes the new link's executor.
+    public var linkExecutor: (any TaskExecutor)? { state.withLockedValue { $0.link?.executor } }
 
     /// The latest HELLO.
     public var info: DeviceInfo {
@@ -233,6 +243,9 @@ public final class ESPNowDevice: Sendable {
         let (link, failed, reconnect) = state.withLockedValue {
             s -> ((any FrameLink)?, [Reply], Task<Void, Never>?) in
             s.phase = .closed
+            s.callTimer?.cancel()
+            s.callTimer = nil
+            s.callTimerAt = nil
             let l = s.link
             s.link = nil
             let t = s.reconnectTask
@@ -407,427 +420,15 @@ public final class ESPNowDevice: Sendable {
     }
 
     /// Removes every pending and queued call; returns their continuations.
-    private static func drainAll(_ s: inout State) -> [Reply] {
+    static func drainAll(_ s: inout State) -> [Reply] {
         var out: [Reply] = []
         for (_, p) in s.pending {
-            p.timer?.cancel()
             if let c = p.continuation { out.append(c) }
         }
         s.pending.removeAll()
         for q in s.queue { out.append(q.continuation) }
         s.queue.removeAll()
         return out
-    }
-
-    // MARK: - Calls
-
-    /// Sends one request and waits for its response (retransmitting the identical frame on
-    /// timeout). `internal` calls run during the handshake and the restore, ahead of users'.
-    func call(_ code: CommandCode, _ fields: [String: FieldValue], isInternal: Bool = false, record: Bool = true,
-              attempts: Int? = nil) async throws -> Response {
-        guard let layout = MessageLayout.find(kind: .request, code: code.rawValue) else {
-            throw ESPNowError.invalidArgument("no layout for \(code)")
-        }
-        let body: [UInt8]
-        do {
-            body = try layout.encodeBody(fields)
-        } catch {
-            throw ESPNowError.invalidArgument("\(error)")
-        }
-        let token = state.withLockedValue { s -> UInt64 in
-            s.nextToken += 1
-            return s.nextToken
-        }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Response, any Error>) in
-                let q = Queued(token: token, code: code, fields: fields, body: body, internalCall: isInternal,
-                               record: record, attempts: attempts ?? options.attempts,
-                               attemptTimeout: options.attemptTimeout, continuation: .continuation(c))
-                if enqueue(q), Task.isCancelled { cancel(token: token) }
-            }
-        } onCancel: {
-            cancel(token: token)
-        }
-    }
-
-    /// Queues `q` unless the client cannot take calls now (then `q` is failed at once).
-    private func enqueue(_ q: Queued) -> Bool {
-        let refusal: ESPNowError? = state.withLockedValue { s -> ESPNowError? in
-            switch s.phase {
-            case .closed: return .closed
-            case .disconnected: return .unplugged(path: s.path)
-            case .mismatch: return s.foreignHello.map { .protocolMismatch($0) } ?? .closed
-            default: break
-            }
-            s.queue.append(q)
-            admit(&s)
-            return nil
-        }
-        if let e = refusal {
-            q.continuation.resume(throwing: e)
-            return false
-        }
-        return true
-    }
-
-    /// Sends a request decoded elsewhere (a broker forwarding a client's) without waiting:
-    /// queued in call order, so requests keep their order on the wire. `assigned` learns the
-    /// request id under the client's lock before the frame is written (to route its
-    /// SEND_STATUS events); `completion` gets the response's outputs or the error. Recorded
-    /// for the restore like any call when `record` is set.
-    public func forward(_ code: CommandCode, _ fields: [String: FieldValue], record: Bool,
-                        assigned: (@Sendable (UInt16) -> Void)? = nil,
-                        completion: @escaping @Sendable (Result<[String: FieldValue], ESPNowError>) -> Void) {
-        guard let layout = MessageLayout.find(kind: .request, code: code.rawValue),
-              let body = try? layout.encodeBody(fields) else {
-            completion(.failure(.invalidArgument("no request layout for \(code) with these fields")))
-            return
-        }
-        let token = state.withLockedValue { s -> UInt64 in
-            s.nextToken += 1
-            return s.nextToken
-        }
-        var q = Queued(token: token, code: code, fields: fields, body: body, internalCall: false, record: record,
-                       attempts: options.attempts, attemptTimeout: options.attemptTimeout,
-                       continuation: .callback({ r in
-                           completion(r.map(\.fields).mapError { ($0 as? ESPNowError) ?? .closed })
-                       }))
-        q.assigned = assigned
-        _ = enqueue(q)
-    }
-
-    /// Cancelling a queued call removes it; cancelling a sent one only detaches the caller:
-    /// the request keeps its place in the window until its response arrives.
-    private func cancel(token: UInt64) {
-        let c: Reply? = state.withLockedValue { s in
-            if let i = s.queue.firstIndex(where: { $0.token == token }) {
-                return s.queue.remove(at: i).continuation
-            }
-            if let (id, p) = s.pending.first(where: { $0.value.token == token }), let c = p.continuation {
-                s.pending[id]?.continuation = nil
-                return c
-            }
-            return nil
-        }
-        c?.resume(throwing: CancellationError())
-    }
-
-    /// Moves queued calls into the window while PROTOCOL.md section 8 allows: at most W
-    /// unanswered, and no new id more than R − 1 = 2W − 1 past the oldest unanswered one.
-    private func admit(_ s: inout State) {
-        guard let link = s.link else { return }
-        let window = s.info?.window ?? 1
-        let replay = 2 * window
-        while !s.queue.isEmpty {
-            guard s.pending.count < window else { return }
-            if let oldest = s.pending.keys.max(by: { (s.nextID &- $0) < (s.nextID &- $1) }) {
-                guard Int(s.nextID &- oldest) <= replay - 1 else { return }
-            }
-            let index: Int?
-            if s.phase == .ready {
-                index = 0
-            } else {
-                index = s.queue.firstIndex(where: { $0.internalCall })
-            }
-            guard let i = index else { return }
-            let q = s.queue.remove(at: i)
-            let id = s.nextID
-            s.nextID &+= 1
-            q.assigned?(id)
-            let wire: ByteBuffer
-            do {
-                wire = try FrameEncoding.encode(Frame(kind: .request, id: id, code: q.code.rawValue, body: q.body),
-                                                allocator: link.allocator)
-            } catch {
-                let c = q.continuation
-                eventLoop.execute { c.resume(throwing: ESPNowError.invalidArgument("\(error)")) }
-                continue
-            }
-            let now = NIODeadline.now()
-            let start = s.line.enqueue(bytes: wire.readableBytes, at: now)
-            var p = Pending(token: q.token, code: q.code, fields: q.fields, wire: wire, continuation: q.continuation,
-                            maxAttempts: max(1, q.attempts), attemptTimeout: q.attemptTimeout,
-                            firstStart: start, attemptStart: start, rxBytesAtStart: s.rxBytes, rxFramesAtCheck: s.rxFrames, record: q.record)
-            let gen = s.epoch
-            p.timer = eventLoop.scheduleTask(deadline: start + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)) {
-                [weak self] in self?.attemptTimedOut(id, gen, 0)
-            }
-            s.pending[id] = p
-            s.counters.framesSent += 1
-            // Its response comes on the link: read it even when the packet queue is full.
-            if packetQueue.unpause() { Self.applyReading(link, packetQueue) }
-            // execute() always enqueues: writes leave in id order, never inside this lock.
-            link.eventLoop.execute { link.write(.encoded(wire)) }
-        }
-    }
-
-    /// `expiry` identifies the timer: a stale one (the call moved on) finds another count.
-    private func attemptTimedOut(_ id: UInt16, _ gen: UInt64, _ expiry: Int) {
-        let failed: (Reply?, CommandCode, Int)? = state.withLockedValue { s in
-            guard s.epoch == gen, var p = s.pending[id], p.expiries == expiry else { return nil }
-            let now = NIODeadline.now()
-            p.expiries += 1
-            let verdict = AttemptVerdict(
-                linkSpoke: s.rxFrames != p.rxFramesAtCheck, bytesSinceStart: s.rxBytes &- p.rxBytesAtStart,
-                sinceStart: now - p.attemptStart, sinceFirst: now - p.firstStart, attemptTimeout: p.attemptTimeout,
-                attempts: p.maxAttempts, minimumCallTime: options.minimumCallTime,
-                backlogBytes: options.deviceBacklogBytes, line: s.line)
-            p.rxFramesAtCheck = s.rxFrames
-            let next = p.expiries
-            switch verdict {
-            case .extend:
-                s.counters.extendedAttempts += 1
-                p.timer = eventLoop.scheduleTask(in: p.attemptTimeout) { [weak self] in self?.attemptTimedOut(id, gen, next) }
-                s.pending[id] = p
-                return nil
-            case .retransmit, .retransmitUncounted:
-                if verdict == .retransmit { p.attempt += 1 }
-                guard let link = s.link else { break }
-                if p.attempt > p.maxAttempts || p.maxAttempts == 1 {  // 1: never retransmitted
-                    // Every counted attempt went unanswered; give up only once the call is
-                    // `minimumCallTime` old: a dongle sharing a busy machine's CPU (the
-                    // simulator) can be late without being gone.
-                    let rest = options.minimumCallTime - (now - p.firstStart)
-                    guard rest > .zero else { break }
-                    p.timer = eventLoop.scheduleTask(in: rest) { [weak self] in self?.attemptTimedOut(id, gen, next) }
-                    s.pending[id] = p
-                    return nil
-                }
-                let wire = p.wire
-                p.transmissions += 1
-                s.counters.retransmissions += 1
-                s.counters.framesSent += 1
-                p.attemptStart = s.line.enqueue(bytes: wire.readableBytes, at: now)
-                p.rxBytesAtStart = s.rxBytes
-                let deadline = p.attemptStart + s.line.attemptTimeout(p.attemptTimeout, requestBytes: wire.readableBytes)
-                p.timer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in self?.attemptTimedOut(id, gen, next) }
-                s.pending[id] = p
-                link.eventLoop.execute { link.write(.encoded(wire)) }
-                return nil
-            case .giveUp:
-                break
-            }
-            s.pending[id] = nil
-            admit(&s)
-            return (p.continuation, p.code, p.transmissions)
-        }
-        if let (c, code, n) = failed {
-            logger.warning("no response", metadata: ["command": "\(code.name)", "attempts": "\(n)"])
-            c?.resume(throwing: ESPNowError.timeout(command: code, attempts: n))
-        }
-    }
-
-    // MARK: - Inbound (event loop)
-
-    private func inbound(_ item: LinkInbound, generation: UInt64) {
-        switch item {
-        case .dropped(let e):
-            // A damaged frame is still the dongle talking.
-            state.withLockedValue { s in
-                s.counters.link.count(e)
-                s.rxFrames += 1
-            }
-        case .foreignHello(let h):
-            let failed = state.withLockedValue { s -> [Reply] in
-                guard s.linkGen == generation else { return [] }
-                s.foreignHello = h
-                s.phase = .mismatch
-                return Self.drainAll(&s)
-            }
-            logger.error("\(h.description)", metadata: ["port": "\(path)"])
-            for c in failed { c.resume(throwing: ESPNowError.protocolMismatch(h)) }
-        case .frame(let f):
-            state.withLockedValue { s in
-                s.counters.link.frames += 1
-                s.rxFrames += 1
-                s.rxBytes += UInt64(LinePace.wireBytes(body: f.body.readableBytes))
-            }
-            switch f.header.kind {
-            case .response: response(f, generation: generation)
-            case .event:
-                if let tap = options.eventTap, tap(f), f.header.code == EventCode.recv.rawValue { return }
-                event(f, generation: generation)
-            case .request: break
-            }
-        }
-    }
-
-    private func response(_ f: DecodedFrame, generation: UInt64) {
-        let id = f.header.id
-        let busy = (try? f.message())?.err == .bridgeBusy
-        let matched: Pending? = state.withLockedValue { s in
-            guard s.linkGen == generation, let p = s.pending[id], p.code.rawValue == f.header.code else {
-                s.counters.unmatchedResponses += 1
-                return nil
-            }
-            if busy && p.transmissions > 1 {
-                // BUSY says this copy was not executed; the first may still be running
-                // (a sync send waiting for the air): its own answer is still to come.
-                s.counters.busyRetransmissions += 1
-                return nil
-            }
-            s.pending[id] = nil
-            p.timer?.cancel()
-            admit(&s)
-            return p
-        }
-        guard let p = matched else { return }
-        let result: Result<Response, ESPNowError>
-        do {
-            let m = try f.message()
-            if let e = m.err, e != .ok {
-                result = .failure(.esp(e, command: p.code))
-            } else {
-                result = .success(Response(fields: m.fields, statuses: p.statuses))
-            }
-        } catch {
-            state.withLockedValue { $0.counters.link.badBody += 1 }
-            result = .failure(.badResponse(command: p.code, detail: "\(error)"))
-        }
-        if case .success = result, p.record {
-            state.withLockedValue { $0.record.apply(p.code, p.fields) }
-        }
-        p.continuation?.resume(with: result.mapError { $0 as any Error })
-    }
-
-    private func event(_ f: DecodedFrame, generation: UInt64) {
-        guard let code = EventCode(rawValue: f.header.code) else {
-            state.withLockedValue { $0.counters.unknownEvents += 1 }
-            return
-        }
-        switch code {
-        case .recv:
-            let body = f.body
-            let parsed: ReceivedPacket? = body.withUnsafeReadableBytes { raw in
-                guard let v = try? RecvEventView(body: raw) else { return nil }
-                let offset = v.bodyCount - v.data.count
-                return ReceivedPacket(src: v.srcAddr, dst: v.dst, dstAddr: v.dstAddr, rate: v.rate, rssi: v.rssi,
-                                      channel: v.channel, timestampUs: v.timestampUs,
-                                      data: f.body.getSlice(at: f.body.readerIndex + offset, length: v.data.count)!)
-            }
-            guard let p = parsed else {
-                state.withLockedValue { $0.counters.link.badBody += 1 }
-                return
-            }
-            let now = NIODeadline.now().uptimeNanoseconds / 1_000_000
-            state.withLockedValue { $0.peersTable[p.src] = (p.rssi, now) }
-            if packetQueue.push(p) {
-                // Full: stop reading, unless a response is awaited (it comes on this link).
-                let link = state.withLockedValue { s -> (any FrameLink)? in
-                    guard s.pending.isEmpty, s.linkGen == generation, let l = s.link, packetQueue.pauseIfFull() else {
-                        return nil
-                    }
-                    return l
-                }
-                if let link { Self.applyReading(link, packetQueue) }
-            }
-        case .sendStatus:
-            guard let m = try? f.message(), let rid = m.fields["req_id"]?.uintValue, case .mac(let mac)? = m.fields["peer_addr"],
-                  let st = m.fields["status"]?.uintValue else {
-                state.withLockedValue { $0.counters.link.badBody += 1 }
-                return
-            }
-            let status = SendStatus(requestID: UInt16(truncatingIfNeeded: rid), peer: mac, success: st == 0,
-                                    abandoned: st == UInt64(WireProtocol.sendStatusAbandoned))
-            state.withLockedValue { s in
-                if s.linkGen == generation, s.pending[status.requestID]?.code == .espnowSend {
-                    s.pending[status.requestID]?.statuses.append(status)
-                }
-            }
-            statusStream.yield(status)
-        case .log:
-            guard let m = try? f.message(), let lv = m.fields["level"]?.uintValue, let text = m.fields["text"]?.byteValue else { return }
-            let log = DeviceLog(level: DeviceLog.Level(rawValue: UInt8(truncatingIfNeeded: lv)) ?? .info,
-                                text: String(decoding: text, as: UTF8.self),
-                                truncated: (m.fields["flags"]?.uintValue ?? 0) & 1 != 0)
-            let level: Logger.Level = switch log.level {
-            case .error: .error
-            case .warn: .warning
-            case .info: .info
-            case .debug: .debug
-            case .verbose: .trace
-            }
-            logger.log(level: level, "\(log.text)", metadata: ["port": "\(path)", "source": "device"])
-            logStream.yield(log)
-        case .dropped:
-            guard let m = try? f.message(), let w = m.fields["what"]?.uintValue, let c = m.fields["count"]?.uintValue,
-                  let t = m.fields["total"]?.uintValue else { return }
-            state.withLockedValue { $0.counters.deviceDropped[UInt8(truncatingIfNeeded: w), default: 0] += c }
-            logger.warning("device dropped", metadata: ["what": "\(w)", "count": "\(c)", "total": "\(t)"])
-            eventStream.yield(.dropped(what: UInt8(truncatingIfNeeded: w), count: UInt32(truncatingIfNeeded: c),
-                                       total: UInt32(truncatingIfNeeded: t)))
-        case .wifiEvent:
-            guard let m = try? f.message() else { return }
-            eventStream.yield(.wifi(event: UInt8(truncatingIfNeeded: m.fields["event"]?.uintValue ?? 0),
-                                    channel: UInt8(truncatingIfNeeded: m.fields["channel"]?.uintValue ?? 0),
-                                    reason: UInt16(truncatingIfNeeded: m.fields["reason"]?.uintValue ?? 0)))
-        case .hello:
-            guard let m = try? f.message(), let info = try? DeviceInfo(fields: m.fields) else { return }
-            helloEvent(info, generation: generation)
-        }
-    }
-
-    /// A HELLO event outside the handshake: the dongle rebooted. Fail what was in flight
-    /// (never retransmit it: it may have run), then restore the state before users' calls go on.
-    private func helloEvent(_ info: DeviceInfo, generation: UInt64) {
-        let outcome = state.withLockedValue { s -> (failed: [Pending], gen: UInt64)? in
-            guard s.linkGen == generation else { return nil }
-            if s.phase == .connecting || s.phase == .disconnected {
-                // The boot HELLO that was waiting in the port (a reopened link can deliver it
-                // before the handshake marks the phase `.connecting`): expected.
-                return nil
-            }
-            s.epoch += 1
-            s.info = info
-            // Behind a broker the broker restores the dongle's state for all its clients.
-            s.phase = info.isBrokered ? .ready : .restoring
-            s.counters.reboots += 1
-            let failed = Array(s.pending.values)
-            for p in failed { p.timer?.cancel() }
-            s.pending.removeAll()
-            if info.isBrokered { admit(&s) }
-            return (failed, s.epoch)
-        }
-        eventStream.yield(.hello(info))
-        guard let (failed, gen) = outcome else { return }
-        for p in failed { p.continuation?.resume(throwing: ESPNowError.deviceRebooted(command: p.code)) }
-        if info.isBrokered {
-            logger.warning("the broker's dongle rebooted; the broker restored its state",
-                           metadata: ["port": "\(path)", "boot": "\(info.bootCount)", "failed_calls": "\(failed.count)"])
-            eventStream.yield(.rebooted(info, failedCalls: failed.count))
-            return
-        }
-        logger.warning("dongle rebooted; restoring state",
-                       metadata: ["port": "\(path)", "boot": "\(info.bootCount)", "failed_calls": "\(failed.count)"])
-        eventStream.yield(.rebooted(info, failedCalls: failed.count))
-        Task { await self.restore(generation: gen) }
-    }
-
-    /// Replays the recorded state; users' calls wait until it is done.
-    func restore(generation gen: UInt64) async {
-        let steps = state.withLockedValue { $0.record.steps }
-        var failed: [String] = []
-        for step in steps {
-            guard state.withLockedValue({ $0.epoch == gen && $0.phase == .restoring }) else { return }
-            do {
-                _ = try await call(step.command, step.fields, isInternal: true, record: false)
-            } catch {
-                failed.append("\(step.label): \(error)")
-            }
-        }
-        let done = state.withLockedValue { s -> Bool in
-            guard s.epoch == gen, s.phase == .restoring else { return false }
-            s.phase = .ready
-            admit(&s)
-            return true
-        }
-        guard done else { return }
-        if failed.isEmpty {
-            logger.notice("state restored", metadata: ["port": "\(path)", "steps": "\(steps.count)"])
-        } else {
-            logger.error("state restore incomplete", metadata: ["port": "\(path)", "failed": "\(failed)"])
-        }
-        eventStream.yield(.restored(steps: steps.count, failed: failed))
     }
 }
 

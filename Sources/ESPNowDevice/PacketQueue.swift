@@ -80,6 +80,13 @@ public final class PacketQueue: Sendable {
     /// Whether the link should not be read now (the queue is full, see ``pauseIfFull()``).
     var readingPaused: Bool { state.withLockedValue { $0.readingPaused } }
 
+    /// Calls `apply` with whether the link should be read, under the lock that every change
+    /// of that answer takes: calls made after each change leave the link as the last change
+    /// asks, whatever threads they come from. `apply` must not block or call back.
+    func applyReading(_ apply: (Bool) -> Void) {
+        state.withLockedValue { s in apply(!s.readingPaused) }
+    }
+
     /// Queues `p` (or hands it to a waiting reader); returns true when the queue is at
     /// `capacity` (time to stop reading unless a response is awaited).
     @discardableResult

@@ -30,59 +30,36 @@ public enum LinkInbound: Sendable {
     case foreignHello(ForeignHello)
 }
 
-/// Splits the byte stream into frames with ``FrameSplitter`` (COBS, CRC, header checks).
-/// Inbound: `ByteBuffer` → ``LinkInbound``. The bodies of one read are copied once, into
-/// one buffer, and handed on as slices of it (a packet kept by the application keeps that
-/// read's buffer alive, at most a read's worth of bytes).
-public final class FrameDecoderHandler: ChannelInboundHandler {
-    public typealias InboundIn = ByteBuffer
-    public typealias InboundOut = LinkInbound
-
-    private enum Item {
+/// Splits a byte stream into ``LinkInbound`` items with ``FrameSplitter`` (COBS, CRC, header
+/// checks). The bodies of one read are copied once, into one buffer, and handed on as slices of
+/// it (a packet kept by the application keeps that read's buffer alive: at most a read's worth
+/// of bytes). Used by the serial port's thread and by ``FrameDecoderHandler``.
+public struct InboundDecoder: Sendable {
+    enum Item {
         case frame(FrameHeader, offset: Int, length: Int)
         case dropped(WireError)
         case foreignHello(ForeignHello)
     }
 
     private var splitter = FrameSplitter(accepting: .fromDevice)
-    private var items: [Item] = []
-    private var firing = false
 
     public init() {}
 
-    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data)
-        guard !firing else {
-            // Re-entered from a handler further on: this read fires on its own.
-            var local: [Item] = []
-            let arena = decode(bytes, context: context, into: &local)
-            fire(local, arena, context: context)
-            return
-        }
-        firing = true
-        defer { firing = false }
-        let arena = decode(bytes, context: context, into: &items)
-        fire(items, arena, context: context)
-        items.removeAll(keepingCapacity: true)
-    }
-
-    /// Collects this read's frames; their bodies go into one new buffer, returned. Collect
-    /// first, fire after: keeps the splitter's exclusive access short.
-    private func decode(_ bytes: ByteBuffer, context: ChannelHandlerContext, into items: inout [Item]) -> ByteBuffer {
+    /// Collects this read's items into `items`; their bodies go into one new buffer, returned.
+    /// Collect first, deliver after: keeps the splitter's exclusive access short.
+    mutating func decode(_ raw: UnsafeRawBufferPointer, allocator: ByteBufferAllocator, into items: inout [Item]) -> ByteBuffer {
         let foreignBefore = splitter.lastForeignHello
         // Decoded bodies are never longer than their encoded bytes plus what an earlier
         // read left in the splitter (at most one frame).
-        var arena = context.channel.allocator.buffer(capacity: bytes.readableBytes + WireProtocol.maxDecoded)
-        bytes.withUnsafeReadableBytes { raw in
-            splitter.feed(raw) { result in
-                switch result {
-                case .success(let view):
-                    let offset = arena.writerIndex
-                    arena.writeBytes(view.body)
-                    items.append(.frame(view.header, offset: offset, length: view.body.count))
-                case .failure(let e):
-                    items.append(.dropped(e))
-                }
+        var arena = allocator.buffer(capacity: raw.count + WireProtocol.maxDecoded)
+        splitter.feed(raw) { result in
+            switch result {
+            case .success(let view):
+                let offset = arena.writerIndex
+                arena.writeBytes(view.body)
+                items.append(.frame(view.header, offset: offset, length: view.body.count))
+            case .failure(let e):
+                items.append(.dropped(e))
             }
         }
         if let h = splitter.lastForeignHello, h != foreignBefore { items.append(.foreignHello(h)) }
@@ -91,17 +68,44 @@ public final class FrameDecoderHandler: ChannelInboundHandler {
 
     /// Slices are taken only once the arena is complete (one taken earlier would make the
     /// next write copy the buffer).
-    private func fire(_ items: [Item], _ arena: ByteBuffer, context: ChannelHandlerContext) {
+    static func deliver(_ items: [Item], _ arena: ByteBuffer, to out: (LinkInbound) -> Void) {
         for item in items {
-            let out: LinkInbound
             switch item {
             case .frame(let header, let offset, let length):
-                out = .frame(DecodedFrame(header: header, body: arena.getSlice(at: offset, length: length)!))
-            case .dropped(let e): out = .dropped(e)
-            case .foreignHello(let h): out = .foreignHello(h)
+                out(.frame(DecodedFrame(header: header, body: arena.getSlice(at: offset, length: length)!)))
+            case .dropped(let e): out(.dropped(e))
+            case .foreignHello(let h): out(.foreignHello(h))
             }
-            context.fireChannelRead(wrapInboundOut(out))
         }
+    }
+}
+
+/// The decoder as a channel handler (a broker's socket). Inbound: `ByteBuffer` → ``LinkInbound``.
+public final class FrameDecoderHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = LinkInbound
+
+    private var decoder = InboundDecoder()
+    private var items: [InboundDecoder.Item] = []
+    private var firing = false
+
+    public init() {}
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        let allocator = context.channel.allocator
+        guard !firing else {
+            // Re-entered from a handler further on: this read fires on its own.
+            var local: [InboundDecoder.Item] = []
+            let arena = bytes.withUnsafeReadableBytes { decoder.decode($0, allocator: allocator, into: &local) }
+            InboundDecoder.deliver(local, arena) { context.fireChannelRead(wrapInboundOut($0)) }
+            return
+        }
+        firing = true
+        defer { firing = false }
+        let arena = bytes.withUnsafeReadableBytes { decoder.decode($0, allocator: allocator, into: &items) }
+        InboundDecoder.deliver(items, arena) { context.fireChannelRead(wrapInboundOut($0)) }
+        items.removeAll(keepingCapacity: true)
     }
 }
 

@@ -10,7 +10,9 @@ public protocol FrameLink: AnyObject, Sendable {
     var path: String { get }
     var eventLoop: any EventLoop { get }
     var allocator: ByteBufferAllocator { get }
-    /// Queues `message` and flushes. Errors after a close are reported through `onClose`.
+    /// Writes `message` after everything written before (from any thread, also while the
+    /// caller holds its own locks: it never blocks and never calls back synchronously).
+    /// Errors after a close are reported through `onClose`.
     func write(_ message: LinkOutbound)
     /// Writes raw bytes (the handshake's lone `0x00`).
     func writeRaw(_ bytes: [UInt8])
@@ -22,12 +24,24 @@ public protocol FrameLink: AnyObject, Sendable {
     func setBaudRate(_ baud: Int) throws
     /// Stops (false) or resumes (true) reading the link: with reading stopped the bytes wait
     /// in the transport (the pty, the socket) and then at the dongle, which pushes back and
-    /// counts its drops. Call on ``eventLoop``. Frames already read are still delivered.
+    /// counts its drops. Any thread (never blocks, never calls back); calls take effect in
+    /// the order they were made. Frames already read are still delivered.
     func setReading(_ on: Bool)
+    /// The thread that delivers this link's frames, when it can run tasks (a serial port's).
+    var executor: (any TaskExecutor)? { get }
+}
+
+extension FrameLink {
+    public var executor: (any TaskExecutor)? { nil }
 }
 
 extension SerialLink: FrameLink {
     public func resetBoard() async throws -> Bool { try await hardReset(pulse: .milliseconds(100)) }
+    /// The thread that reads this port, as an executor: a receive loop that prefers it
+    /// (`withTaskExecutorPreference`) gets its packets without a thread switch. It must not
+    /// block: while it runs, the port is not read. After the link closed, its jobs run on
+    /// the global executor.
+    public var executor: (any TaskExecutor)? { port }
 }
 
 /// Where a link goes: `PATH` (a serial port), `unix:PATH`, `tcp://HOST:PORT` (plaintext, for a

@@ -19,7 +19,9 @@ public enum PortUsers {
 
     /// Other processes that have the device behind `fd` open for reading. The process
     /// that created a pseudo-terminal (it holds the master: the simulator) is its other
-    /// end, not a competing reader, and is left out.
+    /// end, not a competing reader, and is left out; so is a child of this process that
+    /// holds the port only through close-on-exec descriptors (forked, not yet exec'd: its
+    /// copy of our descriptors goes at its exec).
     public static func foreignReaders(of fd: Int32) -> [Reader] {
         var st = stat()
         guard isatty(fd) == 1, fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR else { return [] }
@@ -35,6 +37,7 @@ public enum PortUsers {
             }
             guard let pid = Int32(name), pid != me else { continue }
             var reads = false
+            var readsOnlyUntilExec = true
             var ownsPty = false
             forEachDescriptor(pid: pid) { fdPath, fdinfoPath in
                 // Only device nodes: a stat() on other targets (network file systems) may block.
@@ -44,12 +47,17 @@ public enum PortUsers {
                 let fdinfo = readSmallFile(fdinfoPath) ?? ""
                 if s.st_rdev == rdev {
                     let flags = fdinfoValue(fdinfo, "flags").flatMap { Int($0, radix: 8) } ?? Int(O_RDWR)
-                    if flags & Int(O_ACCMODE) != Int(O_WRONLY) { reads = true }
+                    if flags & Int(O_ACCMODE) != Int(O_WRONLY) {
+                        reads = true
+                        if flags & Int(O_CLOEXEC) == 0 { readsOnlyUntilExec = false }
+                    }
                 } else if let idx = ptyIndex, let t = fdinfoValue(fdinfo, "tty-index"), Int(t) == idx {
                     ownsPty = true
                 }
             }
-            if reads && !ownsPty { readers.append(Reader(pid: pid, name: processName(pid))) }
+            guard reads && !ownsPty else { continue }
+            if readsOnlyUntilExec && parentPID(pid) == me { continue }
+            readers.append(Reader(pid: pid, name: processName(pid)))
         }
         return readers
     }
@@ -77,6 +85,11 @@ public enum PortUsers {
             return line.dropFirst(key.count + 1).trimmingCharacters(in: " \t")
         }
         return nil
+    }
+
+    static func parentPID(_ pid: Int32) -> Int32? {
+        guard let status = readSmallFile("/proc/\(pid)/status") else { return nil }
+        return fdinfoValue(status, "PPid").flatMap { Int32($0) }
     }
 
     static func processName(_ pid: Int32) -> String {

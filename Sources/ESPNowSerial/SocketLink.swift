@@ -105,6 +105,7 @@ public final class SocketLink: FrameLink {
             }
             serverName = options.serverName ?? host
         }
+        let (tlsContext, sniName) = (tls, serverName)
         let closing = NIOLockedValueBox(false)
         let opened = group.any().makePromise(of: Void.self)
         let body = BrokerWire.openBody(flags: options.keepPeers ? BrokerWire.keepPeersFlag : 0, token: options.token)
@@ -119,8 +120,8 @@ public final class SocketLink: FrameLink {
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     let ops = ch.pipeline.syncOperations
-                    if let ctx = tls {
-                        try ops.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: serverName.flatMap {
+                    if let ctx = tlsContext {
+                        try ops.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: sniName.flatMap {
                             $0.first?.isNumber == true || $0.contains(":") ? nil : $0
                         }))
                     }
@@ -160,12 +161,15 @@ public final class SocketLink: FrameLink {
         return SocketLink(address: address, channel: channel, closing: closing)
     }
 
+    /// Always through the event loop, even from it: a write never runs the pipeline (whose
+    /// errors close the channel and call `onClose`) inside the caller's locks.
     public func write(_ message: LinkOutbound) {
-        channel.writeAndFlush(message, promise: nil)
+        let channel = channel
+        channel.eventLoop.execute { channel.writeAndFlush(message, promise: nil) }
     }
 
     public func writeRaw(_ bytes: [UInt8]) {
-        channel.writeAndFlush(LinkOutbound.encoded(channel.allocator.buffer(bytes: bytes)), promise: nil)
+        write(.encoded(channel.allocator.buffer(bytes: bytes)))
     }
 
     public func close() async {
@@ -179,11 +183,12 @@ public final class SocketLink: FrameLink {
     /// The socket has no baud rate.
     public func setBaudRate(_ baud: Int) throws {}
 
-    /// Stops or resumes reading the socket (on the event loop): the broker then holds, and
-    /// past its limit drops and reports, what this client does not take.
+    /// Stops or resumes reading the socket: the broker then holds, and past its limit drops
+    /// and reports, what this client does not take. Always through the event loop, so calls
+    /// take effect in the order they were made.
     public func setReading(_ on: Bool) {
-        channel.eventLoop.preconditionInEventLoop()
-        _ = channel.setOption(.autoRead, value: on)
+        let channel = channel
+        channel.eventLoop.execute { _ = channel.setOption(.autoRead, value: on) }
     }
 }
 
@@ -278,5 +283,52 @@ final class BrokerOpenHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         fail("\(error)")
         context.fireErrorCaught(error)
+    }
+}
+
+/// Last inbound handler: hands items to the owner and turns the channel's end into one
+/// `SerialError`.
+final class LinkInboundBridge: ChannelInboundHandler {
+    typealias InboundIn = LinkInbound
+
+    private let path: String
+    private let closing: NIOLockedValueBox<Bool>
+    private let failure: NIOLockedValueBox<SerialError?>
+    private let onInbound: @Sendable (LinkInbound) -> Void
+    private let onClose: @Sendable (SerialError) -> Void
+    private var reported = false
+
+    init(path: String, closing: NIOLockedValueBox<Bool>, failure: NIOLockedValueBox<SerialError?> = NIOLockedValueBox(nil),
+         onInbound: @escaping @Sendable (LinkInbound) -> Void, onClose: @escaping @Sendable (SerialError) -> Void) {
+        self.path = path
+        self.closing = closing
+        self.failure = failure
+        self.onInbound = onInbound
+        self.onClose = onClose
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onInbound(unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // EIO / ENXIO / ENODEV on a tty: the USB device is gone. Anything else on a serial
+        // port is just as fatal for the link; close and report it as unplugged.
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelEvent { context.close(promise: nil) }  // input closed: HUP / EOF
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !reported {
+            reported = true
+            let byUs = closing.withLockedValue { $0 }
+            // The reader thread says why it stopped when it was not just the device going away.
+            onClose(byUs ? .closed(path: path) : failure.withLockedValue { $0 } ?? .unplugged(path: path))
+        }
+        context.fireChannelInactive()
     }
 }

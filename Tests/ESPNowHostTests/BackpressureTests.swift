@@ -120,4 +120,35 @@ struct BackpressureTests {
             #expect(b.device.hostCounters.packetsDropped == afterPings.packetsDropped)
         }
     }
+
+    /// The dongle goes away while the host has stopped reading (queue full): the link still
+    /// ends (a hang-up is looked at while reading is paused), the queued packets come first,
+    /// then the error; nothing waits forever.
+    @Test func unplugWhileReadingIsPausedEndsTheLink() async throws {
+        var device = DeviceOptions()
+        device.packetQueueCapacity = 8
+        device.autoReconnect = false
+        try await withAir(AirOptions(dongles: 1, nodes: ["flood,len=250"]), device: device) { air, es in
+            let b = es[0]
+            try await activateAll([b])
+            let guardEnd = ContinuousClock.now + .seconds(60)  // hang guard
+            while !(b.device.packetQueue.count >= 8 && b.device.packetQueue.readingPaused) && ContinuousClock.now < guardEnd {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(b.device.packetQueue.readingPaused)
+            let queued = b.device.packetQueue.count
+            try await air.unplug(0)
+            var taken = 0
+            var ending = "none"
+            do {
+                while try await b.device.packetQueue.next(timeout: .seconds(60)) != nil { taken += 1 }
+                ending = "hang guard: no packet and no error for 60 s"
+            } catch {
+                ending = "\(error)"
+            }
+            #expect(ending == "\(ESPNowError.unplugged(path: b.device.path))")
+            #expect(taken >= queued)
+            #expect(b.device.hostCounters.packetsDropped == 0)
+        }
+    }
 }

@@ -232,6 +232,8 @@ public final class Gateway: Service, Sendable {
                                                 readingsBeforeUs: config.retainReadingsUs.map { now - $0 },
                                                 dedupBeforeUs: now - 2 * maxWindow - 60_000_000)
             if p + r > 0 { logger.info("retention: deleted \(p) packet(s), \(r) reading(s)") }
+        } catch is CancellationError {
+            // The gateway is stopping: the next start prunes what this run did not.
         } catch {
             logger.warning("retention failed: \(describe(error))")
         }

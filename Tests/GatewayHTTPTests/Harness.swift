@@ -148,6 +148,7 @@ enum TestPG {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        try closeInheritedDescriptors(&actions)
         guard posix_spawn(&pid, "/bin/sh", &actions, nil, &cargs, environ) == 0 else { throw StoreError("cannot run tools/pgtest.sh") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -215,4 +216,19 @@ let nodeB = MACAddress(0x02, 0, 0, 0, 0, 0xB2)
 /// A packet as a dongle would hand it over (text `key=value` payloads decode to readings).
 func uplink(_ node: MACAddress, _ text: String, at t: Int64, rssi: Int8 = -50) -> Uplink {
     Uplink(node: node, payload: Array(text.utf8), hostTimeUs: t, deviceTimeUs: 1, rssi: rssi, channel: 1, rate: 0, dongle: "test")
+}
+
+/// tools/pgtest.sh leaves a server running that outlives the test process's children. Left
+/// to posix_spawn's default it would inherit every descriptor this process has open at that
+/// moment (pipes and Foundation's child-exit socket of simulators started concurrently), and
+/// keep them open: a reader of such a pipe never sees EOF and Foundation never sees that child
+/// exit. So the child closes everything above stderr (glibc's addclosefrom_np, looked up at
+/// run time because Swift's Glibc module does not import it).
+func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    guard let sym = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
+        throw StoreError("posix_spawn_file_actions_addclosefrom_np not found (glibc >= 2.34 needed)")
+    }
+    let rc = unsafeBitCast(sym, to: AddCloseFrom.self)(&actions, 3)
+    guard rc == 0 else { throw StoreError("posix_spawn_file_actions_addclosefrom_np: errno \(rc)") }
 }

@@ -26,6 +26,7 @@ enum TestPG {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        try closeInheritedDescriptors(&actions)
         let argv = ["/bin/sh", script] + args
         var cargs = argv.map { strdup($0) } + [nil]
         defer { for a in cargs { free(a) } }
@@ -115,4 +116,19 @@ let nodeB = MACAddress(0x02, 0, 0, 0, 0, 0xB2)
 func reopen(_ s: any GatewayStore) throws -> any GatewayStore {
     if let q = s as? SQLiteStore { return try SQLiteStore(path: q.path) }
     return try PostgresStore(url: (s as! PostgresStore).url)
+}
+
+/// tools/pgtest.sh leaves a server running that outlives the test process's children. Left
+/// to posix_spawn's default it would inherit every descriptor this process has open at that
+/// moment (pipes and Foundation's child-exit socket of simulators started concurrently), and
+/// keep them open: a reader of such a pipe never sees EOF and Foundation never sees that child
+/// exit. So the child closes everything above stderr (glibc's addclosefrom_np, looked up at
+/// run time because Swift's Glibc module does not import it).
+func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    guard let sym = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
+        throw StoreError("posix_spawn_file_actions_addclosefrom_np not found (glibc >= 2.34 needed)")
+    }
+    let rc = unsafeBitCast(sym, to: AddCloseFrom.self)(&actions, 3)
+    guard rc == 0 else { throw StoreError("posix_spawn_file_actions_addclosefrom_np: errno \(rc)") }
 }

@@ -156,6 +156,7 @@ final class PortThread: @unchecked Sendable {
 
     private func run() {
         shared.withLockedValue { $0.thread = pthread_self() }
+        Self.nameThisThread()
         var buf = [UInt8](repeating: 0, count: 65536)
         var decoder = InboundDecoder()
         var items: [InboundDecoder.Item] = []
@@ -240,6 +241,16 @@ final class PortThread: @unchecked Sendable {
         for j in left { globalConcurrentExecutor.enqueue(ExecutorJob(j)) }
         onClose(reason)
         exited.succeed()
+    }
+
+    /// "espnow-port" in `top -H`, `ps -L`, perf and debuggers (Glibc's pthread_setname_np is
+    /// not imported into Swift; the kernel's own file does the same).
+    private static func nameThisThread() {
+        let f = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard f >= 0 else { return }
+        let name = Array("espnow-port".utf8)
+        _ = name.withUnsafeBytes { Glibc.write(f, $0.baseAddress, $0.count) }
+        Glibc.close(f)
     }
 
     private func fail(_ e: SerialError) {

@@ -287,7 +287,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "ESPNowGateway", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
+                "GatewayTestSupport", "ESPNowGateway", "ESPNowDevice", "ESPNowSimulator", "ESPNowWire",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -299,6 +299,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/GatewayTests"
+        ),
+        // The tests' PostgreSQL and store back-ends, shared by both gateway test targets.
+        .target(
+            name: "GatewayTestSupport",
+            dependencies: [
+                "ESPNowGateway",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/GatewayTestSupport"
         ),
         // The gateway on the web: REST API, OpenAPI document, SSE/WebSocket stream, dashboard
         // files (Resources/, written without a build step) — docs/GATEWAY.md "HTTP API".
@@ -320,7 +330,7 @@ let package = Package(
         .testTarget(
             name: "GatewayHTTPTests",
             dependencies: [
-                "ESPNowGatewayHTTP", "ESPNowGateway", "ESPNowWire", "ESPNowSimulator",
+                "GatewayTestSupport", "ESPNowGatewayHTTP", "ESPNowGateway", "ESPNowWire", "ESPNowSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

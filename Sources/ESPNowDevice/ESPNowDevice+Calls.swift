@@ -146,23 +146,17 @@ extension ESPNowDevice {
         }
     }
 
-    /// Points the calls' shared timer at `deadline` unless it is armed for an earlier one.
-    /// An answered call leaves the timer alone (it fires, finds nothing due and is armed for
-    /// the next deadline, if any): a call costs no timer operation, and no thread wake-up,
-    /// of its own.
+    /// An answered call leaves the shared timer alone: it costs no timer operation, and no
+    /// thread wake-up, of its own.
     func armCallTimer(_ s: inout State, _ deadline: NIODeadline) {
-        if let at = s.callTimerAt, at <= deadline { return }
-        s.callTimer?.cancel()
-        s.callTimerAt = deadline
-        s.callTimer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in self?.callTimerFired() }
+        s.callTimer.arm(deadline, on: eventLoop) { [weak self] in self?.callTimerFired() }
     }
 
     /// The shared timer fired: every call whose deadline passed is looked at.
     func callTimerFired() {
         let now = NIODeadline.now()
         let failed: [(Reply?, CommandCode, Int)] = state.withLockedValue { s in
-            s.callTimer = nil
-            s.callTimerAt = nil
+            s.callTimer.fired()
             var out: [(Reply?, CommandCode, Int)] = []
             for id in s.pending.compactMap({ $0.value.deadline <= now ? $0.key : nil }) {
                 if let f = attemptTimedOut(&s, id, now) { out.append(f) }
@@ -180,7 +174,6 @@ extension ESPNowDevice {
     /// or give up (returned, to be failed outside the lock).
     func attemptTimedOut(_ s: inout State, _ id: UInt16, _ now: NIODeadline) -> (Reply?, CommandCode, Int)? {
         guard var p = s.pending[id] else { return nil }
-        p.expiries += 1
         let verdict = AttemptVerdict(
             linkSpoke: s.rxFrames != p.rxFramesAtCheck, bytesSinceStart: s.rxBytes &- p.rxBytesAtStart,
             sinceStart: now - p.attemptStart, sinceFirst: now - p.firstStart, attemptTimeout: p.attemptTimeout,

@@ -97,8 +97,6 @@ public final class ESPNowDevice: Sendable {
         var attemptTimeout: TimeAmount
         /// When the current attempt is looked at again (the calls' shared timer).
         var deadline: NIODeadline
-        /// Deadlines passed so far (counted attempts, uncounted retransmissions, extensions).
-        var expiries = 0
         var transmissions = 1
         /// When the first / the current transmission has left the host (estimated on a UART link).
         var firstStart: NIODeadline
@@ -150,9 +148,8 @@ public final class ESPNowDevice: Sendable {
         /// Frames and (approximate) bytes received on the current link.
         var rxFrames: UInt64 = 0
         var rxBytes: UInt64 = 0
-        /// One timer for every call's deadline, armed for the earliest (see `armCallTimer`).
-        var callTimer: Scheduled<Void>?
-        var callTimerAt: NIODeadline?
+        /// One timer for every call's deadline.
+        var callTimer = EarliestDeadlineTimer()
     }
 
     struct Response: Sendable {
@@ -243,9 +240,7 @@ public final class ESPNowDevice: Sendable {
         let (link, failed, reconnect) = state.withLockedValue {
             s -> ((any FrameLink)?, [Reply], Task<Void, Never>?) in
             s.phase = .closed
-            s.callTimer?.cancel()
-            s.callTimer = nil
-            s.callTimerAt = nil
+            s.callTimer.cancel()
             let l = s.link
             s.link = nil
             let t = s.reconnectTask

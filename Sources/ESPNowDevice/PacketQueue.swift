@@ -43,9 +43,8 @@ public final class PacketQueue: Sendable {
         /// The queue asked for reading to stop and has not yet asked for it to resume.
         var readingPaused = false
         var readingChanged: (@Sendable () -> Void)?
-        /// The one timer for every waiter's deadline: armed for the earliest one.
-        var timer: Scheduled<Void>?
-        var timerDeadline: NIODeadline?
+        /// The one timer for every waiter's deadline.
+        var timer = EarliestDeadlineTimer()
     }
 
     /// Packets queued beyond `capacity` before any is dropped: what one read of the link can
@@ -141,9 +140,7 @@ public final class PacketQueue: Sendable {
             guard s.ended == nil else { return [] }
             s.ended = error
             s.readingPaused = false
-            s.timer?.cancel()
-            s.timer = nil
-            s.timerDeadline = nil
+            s.timer.cancel()
             defer { s.waiters.removeAll() }
             return s.waiters
         }
@@ -201,7 +198,7 @@ public final class PacketQueue: Sendable {
                     if let e = s.ended { return (.ended(e), nil) }
                     if Task.isCancelled { return (.cancelled, nil) }
                     s.waiters.append(Waiter(id: id, continuation: c, deadline: deadline))
-                    if let d = deadline, s.timerDeadline.map({ d < $0 }) ?? true { arm(&s, d) }
+                    if let d = deadline { arm(&s, d) }
                     return (nil, nil)
                 }
                 resume?()
@@ -218,11 +215,8 @@ public final class PacketQueue: Sendable {
         }
     }
 
-    /// Points the shared timer at `deadline` (earlier than the one armed, if any).
     private func arm(_ s: inout State, _ deadline: NIODeadline) {
-        s.timer?.cancel()
-        s.timerDeadline = deadline
-        s.timer = eventLoop.scheduleTask(deadline: deadline) { [weak self] in self?.expire() }
+        s.timer.arm(deadline, on: eventLoop) { [weak self] in self?.expire() }
     }
 
     /// The shared timer fired: readers whose deadline passed get `.timeout`; the timer is
@@ -230,8 +224,7 @@ public final class PacketQueue: Sendable {
     private func expire() {
         let now = NIODeadline.now()
         let expired: [Waiter] = state.withLockedValue { s in
-            s.timer = nil
-            s.timerDeadline = nil
+            s.timer.fired()
             var out: [Waiter] = []
             var earliest: NIODeadline?
             var kept = Deque<Waiter>()

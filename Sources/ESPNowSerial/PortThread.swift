@@ -49,7 +49,7 @@ final class PortThread: @unchecked Sendable {
 
     private let shared = NIOLockedValueBox(Shared())
 
-    /// Takes ownership of `fd` (closed by the thread, or by ``discard()``).
+    /// Takes ownership of `fd` (closed by the thread, or by `start()` when no thread can be made).
     init(fd: Int32, path: String, eventLoop: any EventLoop, onInbound: @escaping @Sendable (LinkInbound) -> Void,
          onClose: @escaping @Sendable (SerialError) -> Void) throws(SerialError) {
         var p: [Int32] = [-1, -1]
@@ -100,17 +100,8 @@ final class PortThread: @unchecked Sendable {
             guard s.open, !s.closing else { return }
             var done = 0
             if s.pending.isEmpty {
-                while done < bytes.count {
-                    let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-                    if n > 0 {
-                        done += n
-                        continue
-                    }
-                    if n < 0 && errno == EINTR { continue }
-                    // EAGAIN: the tty's output buffer is full; anything else (EIO: the
-                    // device is gone) is for the thread to find when it polls.
-                    break
-                }
+                // A refusal (EIO: the device is gone) is for the thread to find when it polls.
+                done = writeSome(bytes).written
                 if done == bytes.count { return }
             }
             s.pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[done...]))
@@ -260,22 +251,30 @@ final class PortThread: @unchecked Sendable {
     /// Writes what is pending; false when the port refuses for good.
     private func flush() -> Bool {
         shared.withLockedValue { s in
-            while s.pendingStart < s.pending.count {
-                let n = s.pending.withUnsafeBytes { b in
-                    Glibc.write(fd, b.baseAddress! + s.pendingStart, b.count - s.pendingStart)
-                }
-                if n > 0 {
-                    s.pendingStart += n
-                    continue
-                }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && errno == EAGAIN { return true }
-                return false
-            }
+            let (n, refused) = s.pending.withUnsafeBytes { writeSome(UnsafeRawBufferPointer(rebasing: $0[s.pendingStart...])) }
+            s.pendingStart += n
+            guard s.pendingStart == s.pending.count else { return !refused }
             s.pending.removeAll(keepingCapacity: true)
             s.pendingStart = 0
             return true
         }
+    }
+
+    /// Writes as much of `bytes` as the port takes now (retrying interrupted writes).
+    /// `refused`: it stopped on an error other than a full buffer (EAGAIN).
+    private func writeSome(_ bytes: UnsafeRawBufferPointer) -> (written: Int, refused: Bool) {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n > 0 {
+                done += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return (done, !(n < 0 && errno == EAGAIN))
+            }
+        }
+        return (done, false)
     }
 
     static let lookInterval = 2.0

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GatewayTestSupport
 import Testing
 
 /// `espnow gateway --port sim --http …` as a user runs it: the built binary, its simulated

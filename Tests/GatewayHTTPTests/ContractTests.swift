@@ -4,6 +4,7 @@ import ESPNowGatewayHTTP
 import ESPNowSimulator
 import ESPNowWire
 import Foundation
+import GatewayTestSupport
 import NIOHTTP1
 import Testing
 

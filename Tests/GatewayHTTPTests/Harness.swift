@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ESPNowGateway
 import ESPNowGatewayHTTP
+import GatewayTestSupport
 import ESPNowWire
 import Foundation
 import Logging
@@ -136,69 +137,6 @@ func withHarness<T>(_ h: GatewayHarness, _ body: (GatewayHarness) async throws -
     }
 }
 
-/// The tests' PostgreSQL: `make test`'s server (`ESPNOW_TEST_PG_DIR`), else one started
-/// here with tools/pgtest.sh. A missing server is a failure, never a skip.
-enum TestPG {
-    static func run(_ args: [String]) throws {
-        var pid: pid_t = 0
-        let argv = ["/bin/sh", GatewayHarness.root.appendingPathComponent("tools/pgtest.sh").path] + args
-        var cargs = argv.map { strdup($0) } + [nil]
-        defer { for a in cargs { free(a) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        try closeInheritedDescriptors(&actions)
-        guard posix_spawn(&pid, "/bin/sh", &actions, nil, &cargs, environ) == 0 else { throw StoreError("cannot run tools/pgtest.sh") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard status == 0 else { throw StoreError("tools/pgtest.sh \(args.joined(separator: " ")) failed; is the postgresql package installed?") }
-    }
-
-    static let dir: Result<String, any Error> = {
-        if let d = ProcessInfo.processInfo.environment["ESPNOW_TEST_PG_DIR"], !d.isEmpty { return .success(d) }
-        let d = "/tmp/espnow-pg-http-\(getpid())"
-        do {
-            try run(["start", d])
-            atexit { try? TestPG.run(["destroy", "/tmp/espnow-pg-http-\(getpid())"]) }
-            return .success(d)
-        } catch {
-            return .failure(error)
-        }
-    }()
-
-    static var user: String { getuid() == 0 ? "postgres" : (ProcessInfo.processInfo.environment["USER"] ?? "postgres") }
-
-    static func freshDatabase() async throws -> String {
-        let d = try dir.get()
-        let name = "h\(UInt64.random(in: 0...UInt64.max))"
-        var cfg = PostgresConnection.Configuration(unixSocketPath: "\(d)/.s.PGSQL.5432", username: user, password: nil, database: "postgres")
-        cfg.options.connectTimeout = .seconds(10)
-        let c = try await PostgresConnection.connect(configuration: cfg, id: 1, logger: Logger(label: "test"))
-        try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Logger(label: "test"))
-        try await c.close()
-        return "postgres://\(user)@/\(name)?host=\(d)"
-    }
-}
-
-enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case sqlite, postgres
-    var testDescription: String { rawValue }
-
-    func makeStore() async throws -> any GatewayStore {
-        switch self {
-        case .sqlite: try SQLiteStore(path: tempPath("db.sqlite"))
-        case .postgres: try PostgresStore(url: try await TestPG.freshDatabase())
-        }
-    }
-}
-
-func tempPath(_ name: String) -> String {
-    let dir = "/tmp/espnow-http-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return "\(dir)/\(name)"
-}
-
 /// Polls `condition` (a hang guard, not a timing assertion).
 func eventually(_ what: String, timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
@@ -216,19 +154,4 @@ let nodeB = MACAddress(0x02, 0, 0, 0, 0, 0xB2)
 /// A packet as a dongle would hand it over (text `key=value` payloads decode to readings).
 func uplink(_ node: MACAddress, _ text: String, at t: Int64, rssi: Int8 = -50) -> Uplink {
     Uplink(node: node, payload: Array(text.utf8), hostTimeUs: t, deviceTimeUs: 1, rssi: rssi, channel: 1, rate: 0, dongle: "test")
-}
-
-/// tools/pgtest.sh leaves a server running that outlives the test process's children. Left
-/// to posix_spawn's default it would inherit every descriptor this process has open at that
-/// moment (pipes and Foundation's child-exit socket of simulators started concurrently), and
-/// keep them open: a reader of such a pipe never sees EOF and Foundation never sees that child
-/// exit. So the child closes everything above stderr (glibc's addclosefrom_np, looked up at
-/// run time because Swift's Glibc module does not import it).
-func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
-    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    guard let sym = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else {
-        throw StoreError("posix_spawn_file_actions_addclosefrom_np not found (glibc >= 2.34 needed)")
-    }
-    let rc = unsafeBitCast(sym, to: AddCloseFrom.self)(&actions, 3)
-    guard rc == 0 else { throw StoreError("posix_spawn_file_actions_addclosefrom_np: errno \(rc)") }
 }

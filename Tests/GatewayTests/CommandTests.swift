@@ -1,6 +1,7 @@
 import ESPNowGateway
 import ESPNowSimulator
 import Foundation
+import GatewayTestSupport
 import Testing
 
 /// `espnow gateway` as a user runs it: the built binary, a simulated air, a real database.

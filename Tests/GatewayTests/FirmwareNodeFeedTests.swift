@@ -3,6 +3,7 @@ import ESPNowGateway
 import ESPNowSimulator
 import ESPNowWire
 import Foundation
+import GatewayTestSupport
 import Testing
 
 /// The gateway fed by firmware nodes: ESP-IDF C code (Tests/Nodes/apps/gwsensor) built with

@@ -1,6 +1,7 @@
 import ESPNowGateway
 import ESPNowWire
 import Foundation
+import GatewayTestSupport
 import Testing
 
 /// The Prometheus scrape after a known feed: exact per-node counts, drops by cause, the

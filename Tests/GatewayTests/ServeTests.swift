@@ -3,6 +3,7 @@ import ESPNowGateway
 import ESPNowSimulator
 import ESPNowWire
 import Foundation
+import GatewayTestSupport
 import Testing
 
 #if canImport(Glibc)

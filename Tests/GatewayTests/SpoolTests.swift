@@ -1,6 +1,7 @@
 import ESPNowGateway
 import ESPNowWire
 import Foundation
+import GatewayTestSupport
 import Logging
 import ServiceLifecycle
 import Testing

@@ -1,6 +1,7 @@
 import ESPNowGateway
 import ESPNowWire
 import Foundation
+import GatewayTestSupport
 import Testing
 
 /// The same behaviour against the real SQLite file and the real PostgreSQL server.

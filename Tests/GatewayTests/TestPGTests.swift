@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTestSupport
 import Testing
 
 /// The server tools/pgtest.sh starts outlives the call, so it must hold none of this

@@ -2,6 +2,7 @@ import Crypto
 import ESPNowGateway
 import ESPNowWire
 import Foundation
+import GatewayTestSupport
 import Testing
 
 /// Webhooks against a real HTTP server on loopback: signed bodies, retries with back-off

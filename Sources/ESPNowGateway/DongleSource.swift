@@ -36,7 +36,7 @@ struct DongleSource: Sendable {
                 continue
             }
             warned = false
-            await serve(device, sharedOn: broker?.socketPath)
+            await serve(device, broker: broker)
             await device.close()
             await broker?.close()
         }
@@ -76,7 +76,8 @@ struct DongleSource: Sendable {
         gateway.state.withLockedValue { $0.dongles[path] = s }
     }
 
-    private func serve(_ device: ESPNowDevice, sharedOn socket: String?) async {
+    private func serve(_ device: ESPNowDevice, broker: Broker?) async {
+        let socket = broker?.socketPath
         do {
             try await device.wifiSetIfActive(.sta, true)
             try await device.espNowInit()
@@ -106,8 +107,11 @@ struct DongleSource: Sendable {
         let label = path
         await withTaskGroup(of: Void.self) { deliveries in
             // Unplug, replug, reboot: say so (the device client reconnects and restores).
+            // With `serve` the broker's client owns the dongle: the gateway's own link is
+            // to the broker and stays up through an unplug, so the broker's view counts.
+            let events = broker?.dongleEvents ?? device.events
             deliveries.addTask { [gateway, path] in
-                for await e in device.events {
+                for await e in events {
                     switch e {
                     case .unplugged:
                         gateway.logger.warning("dongle \(path) unplugged; waiting for it to come back")

@@ -21,7 +21,7 @@
 //
 // Options: --seconds S (per phase, default 5), --floods K (default 4), --flood-rate R
 // (wifi_phy_rate_t, default 12 = 54 Mbps), --senders N (default 16), --rounds R (section 1's
-// interleaved rounds, default 3; medians are printed), --c-tool PATH
+// interleaved rounds, default 5; medians are printed), --c-tool PATH
 // (default .build-bench/host-bench-c, built by `make bench-host`), --only LIST (comma-separated
 // section numbers), --receive-row READER@RATE (one run of section 1 alone, for a profiler:
 // READER is c, default or link; RATE 0 for as fast as it goes).
@@ -42,7 +42,7 @@ struct Args {
     var floods = 4
     var floodRate = 12
     var senders = 16
-    var rounds = 3
+    var rounds = 5
     var cTool = ".build-bench/host-bench-c"
     var only: Set<Int> = [1, 2, 3, 4, 5, 6]
     /// `--receive-row`: one receive run alone (for a profiler), e.g. `link@0` or `default@10000`.

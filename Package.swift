@@ -99,7 +99,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ESPNowWireTests",
-            dependencies: ["ESPNowWire"],
+            dependencies: ["ESPNowWire", "ProtocolVectors"],
             path: "Tests/ESPNowWireTests"
         ),
         .testTarget(
@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeCoreTests",
-            dependencies: ["BridgeCore", "ESPNowWire"],
+            dependencies: ["BridgeCore", "ESPNowWire", "ProtocolVectors"],
             path: "Tests/BridgeCoreTests"
         ),
         .target(
@@ -201,6 +201,7 @@ let package = Package(
             name: "BrokerTests",
             dependencies: [
                 "ESPNowBroker", "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire", "BuiltProducts",
+                "ProtocolVectors",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -301,6 +302,8 @@ let package = Package(
             ],
             path: "Tests/GatewayTests"
         ),
+        // The shared protocol vectors' file model (Tests/Fixtures/protocol-vectors.json).
+        .target(name: "ProtocolVectors", dependencies: ["ESPNowWire"], path: "Tests/ProtocolVectors"),
         // Where the tests find the built executables (espnow, espnow-sim, ...).
         .target(name: "BuiltProducts", path: "Tests/BuiltProducts"),
         // The tests' PostgreSQL and store back-ends, shared by both gateway test targets.

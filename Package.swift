@@ -99,7 +99,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ESPNowWireTests",
-            dependencies: ["ESPNowWire"],
+            dependencies: ["ESPNowWire", "ProtocolVectors"],
             path: "Tests/ESPNowWireTests"
         ),
         .testTarget(
@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeCoreTests",
-            dependencies: ["BridgeCore", "ESPNowWire"],
+            dependencies: ["BridgeCore", "ESPNowWire", "ProtocolVectors"],
             path: "Tests/BridgeCoreTests"
         ),
         .target(
@@ -150,7 +150,7 @@ let package = Package(
         .testTarget(
             name: "ESPNowHostTests",
             dependencies: [
-                "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
+                "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire", "BuiltProducts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -200,7 +200,8 @@ let package = Package(
         .testTarget(
             name: "BrokerTests",
             dependencies: [
-                "ESPNowBroker", "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire",
+                "ESPNowBroker", "ESPNow", "ESPNowDevice", "ESPNowSerial", "ESPNowSimulator", "ESPNowWire", "BuiltProducts",
+                "ProtocolVectors",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -227,6 +228,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
+            dependencies: ["BuiltProducts"],
             path: "Tests/CLITests"
         ),
         // The hardware-in-the-loop kit (docs/HIL.md): a Testbed of dongles and devices under
@@ -244,7 +246,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ESPNowTestingTests",
-            dependencies: ["ESPNowTesting", "ESPNowSimulator", "ESPNowWire"],
+            dependencies: ["ESPNowTesting", "ESPNowSimulator", "ESPNowWire", "BuiltProducts"],
             path: "Tests/ESPNowTestingTests"
         ),
         // The Swift half of examples/hil (the sensor suite of sensor.yaml with ESPNowTesting).
@@ -300,6 +302,10 @@ let package = Package(
             ],
             path: "Tests/GatewayTests"
         ),
+        // The shared protocol vectors' file model (Tests/Fixtures/protocol-vectors.json).
+        .target(name: "ProtocolVectors", dependencies: ["ESPNowWire"], path: "Tests/ProtocolVectors"),
+        // Where the tests find the built executables (espnow, espnow-sim, ...).
+        .target(name: "BuiltProducts", path: "Tests/BuiltProducts"),
         // The tests' PostgreSQL and store back-ends, shared by both gateway test targets.
         .target(
             name: "GatewayTestSupport",
@@ -330,7 +336,7 @@ let package = Package(
         .testTarget(
             name: "GatewayHTTPTests",
             dependencies: [
-                "GatewayTestSupport", "ESPNowGatewayHTTP", "ESPNowGateway", "ESPNowWire", "ESPNowSimulator",
+                "GatewayTestSupport", "BuiltProducts", "ESPNowGatewayHTTP", "ESPNowGateway", "ESPNowWire", "ESPNowSimulator",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

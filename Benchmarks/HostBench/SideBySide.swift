@@ -105,9 +105,11 @@ func receiveLoop(_ e: ESPNow, warm: Double, seconds: Double) async throws -> Rec
     let drops0 = e.device.hostCounters.packetsDropped
     let t0 = clock.now
     let end = t0 + .seconds(seconds)
-    var packets = 0
-    while clock.now < end {
+    var packets = 0, calls = 0
+    // The clock is read every 16 calls (the C reader reads it once per read of the port).
+    while calls & 15 != 0 || clock.now < end {
         let (_, msg) = try await e.irecv(1000)
+        calls += 1
         if msg != nil { packets += 1 }
     }
     let d = clock.now - t0
@@ -123,31 +125,70 @@ func f1(_ x: Double) -> String { x.isFinite ? String(format: "%.1f", x) : "-" }
 func f2(_ x: Double) -> String { x.isFinite ? String(format: "%.2f", x) : "-" }
 func col(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
 
-func benchReceiveSideBySide(tool: String, seconds: Double) async throws {
+/// Section 1's six runs, in one round: C, Swift, Swift on the link executor; at the maximum
+/// rate, then at 10k pkt/s.
+struct ReceiveRound {
+    var cMax, sMax, xMax, c10, s10, x10: ReceiveRun
+}
+
+func median(_ xs: [Double]) -> Double {
+    let v = xs.filter(\.isFinite).sorted()
+    return v.isEmpty ? .nan : v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+}
+
+/// Rounds of the six runs, interleaved so that a slow spell of the machine hits C and Swift
+/// alike; each figure is the median over the rounds, each ratio the median of the rounds'
+/// ratios (Swift against the C run of the same round).
+func benchReceiveSideBySide(tool: String, seconds: Double, rounds: Int) async throws {
     let warm = 1.0
-    let cMax = try cReceive(tool: tool, rate: 0, warm: warm, seconds: seconds)
-    let sMax = try await swiftReceive(tool: tool, rate: 0, warm: warm, seconds: seconds)
-    let xMax = try await swiftReceive(tool: tool, rate: 0, warm: warm, seconds: seconds, onLinkThread: true)
-    let c10 = try cReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds)
-    let s10 = try await swiftReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds)
-    let x10 = try await swiftReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds, onLinkThread: true)
-    print("""
-        1. receive from a synthetic dongle (pty, pre-encoded 250-byte RECV frames), \(f1(seconds)) s per run
-           reader                       max pkt/s  CPU µs/pkt   switches/pkt | at 10k pkt/s, 1 frame/write: pkt/s  CPU µs/pkt  switches/pkt | host drops
-        """)
-    for (name, m, t) in [("C (read+COBS+CRC)", cMax, c10), ("Swift irecv loop", sMax, s10),
-                         ("Swift irecv, link executor", xMax, x10)] {
-        print("   " + name.padding(toLength: 26, withPad: " ", startingAt: 0)
-              + col(f0(m.pps), 12) + col(f2(m.cpuPerPacket), 12) + col(f2(m.switchesPerPacket), 15) + " |"
-              + col(f0(t.pps), 36) + col(f2(t.cpuPerPacket), 12) + col(f2(t.switchesPerPacket), 14) + " |"
-              + col(f0(m.hostDrops + t.hostDrops), 11))
+    var rs: [ReceiveRound] = []
+    for _ in 0..<max(1, rounds) {
+        let cMax = try cReceive(tool: tool, rate: 0, warm: warm, seconds: seconds)
+        let sMax = try await swiftReceive(tool: tool, rate: 0, warm: warm, seconds: seconds)
+        let xMax = try await swiftReceive(tool: tool, rate: 0, warm: warm, seconds: seconds, onLinkThread: true)
+        let c10 = try cReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds)
+        let s10 = try await swiftReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds)
+        let x10 = try await swiftReceive(tool: tool, rate: 10_000, warm: warm, seconds: seconds, onLinkThread: true)
+        rs.append(ReceiveRound(cMax: cMax, sMax: sMax, xMax: xMax, c10: c10, s10: s10, x10: x10))
+    }
+    func m(_ f: (ReceiveRound) -> Double) -> Double { median(rs.map(f)) }
+    func each(_ f: (ReceiveRound) -> Double) -> String {
+        rs.count == 1 ? "" : " (" + rs.map { f2(f($0)) }.joined(separator: ", ") + ")"
     }
     print("""
-           Swift / C: max pkt/s \(f2(sMax.pps / cMax.pps))×, CPU/pkt at max \(f2(sMax.cpuPerPacket / cMax.cpuPerPacket))×, \
-        CPU/pkt at 10k \(f2(s10.cpuPerPacket / c10.cpuPerPacket))×, switches/pkt at 10k \(f2(s10.switchesPerPacket)) vs \(f2(c10.switchesPerPacket))
-           Swift on the link executor / C: max pkt/s \(f2(xMax.pps / cMax.pps))×, CPU/pkt at max \(f2(xMax.cpuPerPacket / cMax.cpuPerPacket))×, \
-        CPU/pkt at 10k \(f2(x10.cpuPerPacket / c10.cpuPerPacket))×, switches/pkt at 10k \(f2(x10.switchesPerPacket))
+        1. receive from a synthetic dongle (pty, pre-encoded 250-byte RECV frames), \(f1(seconds)) s per run, \
+        medians of \(rs.count) interleaved rounds
+           reader                       max pkt/s  CPU µs/pkt   switches/pkt | at 10k pkt/s, 1 frame/write: pkt/s  CPU µs/pkt  switches/pkt | host drops
         """)
+    let rows: [(String, KeyPath<ReceiveRound, ReceiveRun>, KeyPath<ReceiveRound, ReceiveRun>)] = [
+        ("C (read+COBS+CRC)", \.cMax, \.c10), ("Swift irecv loop", \.sMax, \.s10),
+        ("Swift irecv, link executor", \.xMax, \.x10),
+    ]
+    for (name, mx, at10) in rows {
+        let drops = rs.reduce(0.0) { $0 + $1[keyPath: mx].hostDrops + $1[keyPath: at10].hostDrops }
+        print("   " + name.padding(toLength: 26, withPad: " ", startingAt: 0)
+              + col(f0(m { $0[keyPath: mx].pps }), 12) + col(f2(m { $0[keyPath: mx].cpuPerPacket }), 12)
+              + col(f2(m { $0[keyPath: mx].switchesPerPacket }), 15) + " |"
+              + col(f0(m { $0[keyPath: at10].pps }), 36) + col(f2(m { $0[keyPath: at10].cpuPerPacket }), 12)
+              + col(f2(m { $0[keyPath: at10].switchesPerPacket }), 14) + " |" + col(f0(drops), 11))
+    }
+    for (name, mx, at10) in rows.dropFirst() {
+        let pps: (ReceiveRound) -> Double = { $0[keyPath: mx].pps / $0.cMax.pps }
+        let cpuMax: (ReceiveRound) -> Double = { $0[keyPath: mx].cpuPerPacket / $0.cMax.cpuPerPacket }
+        let cpu10: (ReceiveRound) -> Double = { $0[keyPath: at10].cpuPerPacket / $0.c10.cpuPerPacket }
+        print("   \(name) / C: max pkt/s \(f2(m(pps)))×\(each(pps)), CPU/pkt at max \(f2(m(cpuMax)))×\(each(cpuMax)), "
+              + "CPU/pkt at 10k \(f2(m(cpu10)))×\(each(cpu10))")
+    }
+}
+
+func benchReceiveRow(_ row: String, tool: String, seconds: Double) async throws {
+    let parts = row.split(separator: "@")
+    guard parts.count == 2, let rate = Int(parts[1]), ["c", "default", "link"].contains(parts[0]) else {
+        throw BenchFailure(description: "--receive-row wants c|default|link@RATE, got \(row)")
+    }
+    let r = parts[0] == "c" ? try cReceive(tool: tool, rate: rate, warm: 1, seconds: seconds)
+        : try await swiftReceive(tool: tool, rate: rate, warm: 1, seconds: seconds, onLinkThread: parts[0] == "link")
+    print("\(row): \(f0(r.pps)) pkt/s, CPU \(f2(r.cpuPerPacket)) µs/pkt, \(f2(r.switchesPerPacket)) switches/pkt, host drops \(f0(r.hostDrops))")
 }
 
 func benchPing(tool: String, count: Int = 2000) async throws {

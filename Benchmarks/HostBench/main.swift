@@ -1,7 +1,7 @@
 // host-bench: figures of the host library (`make bench-host`). Prints figures; nothing here
 // passes or fails.
 //
-//   1. receive, Swift beside C, from a synthetic dongle (`host-bench-c produce`: a pty into
+//   1. receive, Swift beside C (medians of interleaved rounds), from a synthetic dongle (`host-bench-c produce`: a pty into
 //      which pre-encoded 250-byte RECV frames are written as fast as it takes them, or at
 //      10,000 frames/s one frame per write). Swift: an `ESPNow.irecv` loop on the default
 //      executor, and the same loop on the link's thread (`ESPNowDevice.linkExecutor`); C: read + COBS +
@@ -20,9 +20,11 @@
 //      dongle and the host drop.
 //
 // Options: --seconds S (per phase, default 5), --floods K (default 4), --flood-rate R
-// (wifi_phy_rate_t, default 12 = 54 Mbps), --senders N (default 16), --c-tool PATH
+// (wifi_phy_rate_t, default 12 = 54 Mbps), --senders N (default 16), --rounds R (section 1's
+// interleaved rounds, default 5; medians are printed), --c-tool PATH
 // (default .build-bench/host-bench-c, built by `make bench-host`), --only LIST (comma-separated
-// section numbers).
+// section numbers), --receive-row READER@RATE (one run of section 1 alone, for a profiler:
+// READER is c, default or link; RATE 0 for as fast as it goes).
 import ESPNow
 import ESPNowDevice
 import ESPNowSimulator
@@ -40,8 +42,11 @@ struct Args {
     var floods = 4
     var floodRate = 12
     var senders = 16
+    var rounds = 5
     var cTool = ".build-bench/host-bench-c"
     var only: Set<Int> = [1, 2, 3, 4, 5, 6]
+    /// `--receive-row`: one receive run alone (for a profiler), e.g. `link@0` or `default@10000`.
+    var receiveRow: String?
 
     init() {
         var it = CommandLine.arguments.dropFirst().makeIterator()
@@ -55,10 +60,12 @@ struct Args {
             case "--floods": floods = Int(value()) ?? floods
             case "--flood-rate": floodRate = Int(value()) ?? floodRate
             case "--senders": senders = Int(value()) ?? senders
+            case "--rounds": rounds = Int(value()) ?? rounds
             case "--c-tool": cTool = value()
             case "--only": only = Set(value().split(separator: ",").compactMap { Int($0) })
+            case "--receive-row": receiveRow = value()
             case "-h", "--help":
-                print("usage: host-bench [--seconds S] [--floods K] [--flood-rate R] [--senders N] [--c-tool PATH] [--only 1,2,...]")
+                print("usage: host-bench [--seconds S] [--floods K] [--flood-rate R] [--senders N] [--rounds R] [--c-tool PATH] [--only 1,2,...] [--receive-row c|default|link@RATE]")
                 exit(0)
             default: fatalError("unknown argument \(a) (try --help)")
             }
@@ -248,7 +255,11 @@ func benchSenders() async throws {
 let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
 print("host-bench: \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load), \(args.seconds) s per phase")
 do {
-    if args.only.contains(1) { try await benchReceiveSideBySide(tool: args.cTool, seconds: args.seconds) }
+    if let row = args.receiveRow {
+        try await benchReceiveRow(row, tool: args.cTool, seconds: args.seconds)
+        exit(0)
+    }
+    if args.only.contains(1) { try await benchReceiveSideBySide(tool: args.cTool, seconds: args.seconds, rounds: args.rounds) }
     if args.only.contains(2) { try await benchPing(tool: args.cTool) }
     if args.only.contains(3) || args.only.contains(4) { try await benchSenders() }
     if args.only.contains(5) { try benchCodec(tool: args.cTool, seconds: 1) }

@@ -293,7 +293,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     }
 
     /// The next packet: one `recvinto` handed back first, then the queue's.
-    private func nextPacket(_ timeoutMs: Int?) async throws -> ReceivedPacket? {
+    private nonisolated(nonsending) func nextPacket(_ timeoutMs: Int?) async throws -> ReceivedPacket? {
         if let h = state.withLockedValue({ s -> ReceivedPacket? in
             defer { s.held = nil }
             return s.held
@@ -314,13 +314,13 @@ public final class ESPNow: AsyncSequence, Sendable {
 
     /// `recv([timeout_ms])`: `(mac, msg)`, or `(nil, nil)` on timeout. Cancelling the
     /// waiting task never loses a packet: one handed over is returned, otherwise it stays queued.
-    public func recv(_ timeoutMs: Int? = nil) async throws -> (mac: [UInt8]?, msg: [UInt8]?) {
+    public nonisolated(nonsending) func recv(_ timeoutMs: Int? = nil) async throws -> (mac: [UInt8]?, msg: [UInt8]?) {
         guard let p = try await nextPacket(timeoutMs) else { return (nil, nil) }
         return (p.src.bytes, p.bytes)
     }
 
     /// Like `recv`, with RSSI, channel, timestamp and destination (beyond the seed).
-    public func recvPacket(_ timeoutMs: Int? = nil) async throws -> ReceivedPacket? {
+    public nonisolated(nonsending) func recvPacket(_ timeoutMs: Int? = nil) async throws -> ReceivedPacket? {
         try await nextPacket(timeoutMs)
     }
 
@@ -328,15 +328,24 @@ public final class ESPNow: AsyncSequence, Sendable {
     /// this object (no allocation per packet once the caller lets go of the previous
     /// result; a result still held is copied on write, never overwritten). On timeout the
     /// message buffer is emptied and `(nil, nil)` returned.
-    public func irecv(_ timeoutMs: Int? = nil) async throws -> (mac: [UInt8]?, msg: [UInt8]?) {
+    public nonisolated(nonsending) func irecv(_ timeoutMs: Int? = nil) async throws -> (mac: [UInt8]?, msg: [UInt8]?) {
+        // A packet already queued: taken and copied under one lock, without suspending.
+        if let r = state.withLockedValue({ s in tryNextPacket(&s).map { Self.fillIrecv(&s, $0) } }) { return r }
         let p = try await nextPacket(timeoutMs)
         return state.withLockedValue { s in
-            s.irecvMsg.removeAll(keepingCapacity: true)
-            guard let p else { return (nil, nil) }
-            for i in 0..<6 { s.irecvMAC[i] = p.src[i] }
-            s.irecvMsg.append(contentsOf: p.data.readableBytesView)
-            return (s.irecvMAC, s.irecvMsg)
+            guard let p else {
+                s.irecvMsg.removeAll(keepingCapacity: true)
+                return (nil, nil)
+            }
+            return Self.fillIrecv(&s, p)
         }
+    }
+
+    private static func fillIrecv(_ s: inout State, _ p: ReceivedPacket) -> (mac: [UInt8]?, msg: [UInt8]?) {
+        s.irecvMsg.removeAll(keepingCapacity: true)
+        for i in 0..<6 { s.irecvMAC[i] = p.src[i] }
+        s.irecvMsg.append(contentsOf: p.data.readableBytesView)
+        return (s.irecvMAC, s.irecvMsg)
     }
 
     /// `recvinto(data[, timeout_ms])`: `data` is `[peer, msg]` as in MicroPython, `msg` a
@@ -345,7 +354,7 @@ public final class ESPNow: AsyncSequence, Sendable {
     /// message's length); returns the length, or 0 on timeout. A message larger than the
     /// buffer raises ValueError as MicroPython does, but the packet is kept: the next
     /// receive returns it.
-    public func recvinto(_ data: inout [[UInt8]], _ timeoutMs: Int? = nil) async throws -> Int {
+    public nonisolated(nonsending) func recvinto(_ data: inout [[UInt8]], _ timeoutMs: Int? = nil) async throws -> Int {
         guard data.count >= 2 else { throw ValueError("recvinto needs a list of at least 2 buffers, got \(data.count)") }
         let capacity = data[1].count
         guard let p = try await nextPacket(timeoutMs) else { return 0 }
@@ -361,10 +370,10 @@ public final class ESPNow: AsyncSequence, Sendable {
     }
 
     /// `arecv()` (aioespnow): `recv` waiting as long as it takes (no timeout argument).
-    public func arecv() async throws -> (mac: [UInt8]?, msg: [UInt8]?) { try await recv(-1) }
+    public nonisolated(nonsending) func arecv() async throws -> (mac: [UInt8]?, msg: [UInt8]?) { try await recv(-1) }
 
     /// `airecv()` (aioespnow): `irecv` waiting as long as it takes.
-    public func airecv() async throws -> (mac: [UInt8]?, msg: [UInt8]?) { try await irecv(-1) }
+    public nonisolated(nonsending) func airecv() async throws -> (mac: [UInt8]?, msg: [UInt8]?) { try await irecv(-1) }
 
     /// `any()`: whether a packet is waiting (today's name of the seed's `poll()`).
     public func any() -> Bool { poll() }

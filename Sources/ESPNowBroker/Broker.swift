@@ -72,11 +72,18 @@ public final class Broker: Sendable {
     }
 
     let state = NIOLockedValueBox(State())
+    private let dongleEventsPair = AsyncStream.makeStream(of: DeviceEvent.self, bufferingPolicy: .bufferingNewest(64))
 
     init(configuration: BrokerConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
+
+    /// The dongle's connection events (unplugged, replugged, rebooted, restored, ...) as the
+    /// broker sees them, for the program that runs the broker: its clients are only told
+    /// through HELLO and LOG events. One consumer; ends when the broker closes. The newest
+    /// 64 are kept for a consumer that falls behind.
+    public var dongleEvents: AsyncStream<DeviceEvent> { dongleEventsPair.stream }
 
     /// Opens the dongle, binds the listeners and returns the running broker.
     public static func start(_ configuration: BrokerConfiguration,
@@ -107,7 +114,9 @@ public final class Broker: Sendable {
             for await e in device.events {
                 guard let b else { return }
                 b.deviceEvent(e)
+                b.dongleEventsPair.continuation.yield(e)
             }
+            b?.dongleEventsPair.continuation.finish()
         }
         return b
     }
@@ -171,6 +180,7 @@ public final class Broker: Sendable {
         for c in clients { try? await c.channel.close() }
         await device?.close()
         if let p = socketPath { unlink(p) }
+        dongleEventsPair.continuation.finish()
     }
 
     // MARK: - Listening

@@ -6,6 +6,23 @@ import NIOCore
 /// What comes from the dongle, on the link's thread: responses matched to their calls,
 /// events to their queues and streams, a reboot's HELLO to the restore.
 extension ESPNowDevice {
+    /// One read of the link. Its RECV events go to the packet queue together (one lock for
+    /// the counters and peers, one for the queue); anything else is handled where it stands,
+    /// after the packets before it.
+    func inbound(_ batch: [LinkInbound], generation: UInt64) {
+        var run = RecvRun()
+        let fast = options.eventTap == nil
+        for item in batch {
+            if fast, case .frame(let f) = item, f.header.kind == .event, f.header.code == EventCode.recv.rawValue {
+                run.add(f)
+                continue
+            }
+            if !run.isEmpty { deliver(&run, generation: generation) }
+            inbound(item, generation: generation)
+        }
+        if !run.isEmpty { deliver(&run, generation: generation) }
+    }
+
     func inbound(_ item: LinkInbound, generation: UInt64) {
         switch item {
         case .dropped(let e):
@@ -24,10 +41,6 @@ extension ESPNowDevice {
             logger.error("\(h.description)", metadata: ["port": "\(path)"])
             for c in failed { c.resume(throwing: ESPNowError.protocolMismatch(h)) }
         case .frame(let f):
-            if options.eventTap == nil, f.header.kind == .event, f.header.code == EventCode.recv.rawValue {
-                recv(f, generation: generation, countFrame: true)  // the hot path: one lock
-                return
-            }
             state.withLockedValue { s in Self.countFrame(&s, f) }
             switch f.header.kind {
             case .response: response(f, generation: generation)
@@ -82,33 +95,63 @@ extension ESPNowDevice {
         s.rxBytes += UInt64(LinePace.wireBytes(body: f.body.readableBytes))
     }
 
-    /// A RECV event: the packet goes to the queue (or straight to a waiting reader); the
-    /// frame's counters and the peers table are updated under one lock.
-    func recv(_ f: DecodedFrame, generation: UInt64, countFrame: Bool) {
-        let body = f.body
-        let parsed: ReceivedPacket? = body.withUnsafeReadableBytes { raw in
-            guard let v = try? RecvEventView(body: raw) else { return nil }
-            let offset = v.bodyCount - v.data.count
-            return ReceivedPacket(src: v.srcAddr, dst: v.dst, dstAddr: v.dstAddr, rate: v.rate, rssi: v.rssi,
-                                  channel: v.channel, timestampUs: v.timestampUs,
-                                  data: f.body.getSlice(at: f.body.readerIndex + offset, length: v.data.count)!)
+    /// RECV events parsed, not yet queued.
+    struct RecvRun {
+        var packets: [ReceivedPacket] = []
+        var frames = 0
+        var wireBytes = 0
+        var badBodies = 0
+        var isEmpty: Bool { frames == 0 }
+
+        mutating func add(_ f: DecodedFrame, countFrame: Bool = true) {
+            if countFrame {
+                frames += 1
+                wireBytes += LinePace.wireBytes(body: f.body.readableBytes)
+            }
+            let body = f.body
+            let parsed: ReceivedPacket? = body.withUnsafeReadableBytes { raw in
+                guard let v = try? RecvEventView(body: raw) else { return nil }
+                let offset = v.bodyCount - v.data.count
+                return ReceivedPacket(src: v.srcAddr, dst: v.dst, dstAddr: v.dstAddr, rate: v.rate, rssi: v.rssi,
+                                      channel: v.channel, timestampUs: v.timestampUs,
+                                      data: f.body.getSlice(at: f.body.readerIndex + offset, length: v.data.count)!)
+            }
+            if let p = parsed { packets.append(p) } else { badBodies += 1 }
         }
+    }
+
+    /// A RECV event that came as an event (through the tap, or counted already).
+    func recv(_ f: DecodedFrame, generation: UInt64, countFrame: Bool) {
+        var run = RecvRun()
+        run.add(f, countFrame: countFrame)
+        deliver(&run, generation: generation)
+    }
+
+    /// Queues parsed packets (or hands them to waiting readers); the frames' counters and the
+    /// peers table are updated under one lock.
+    func deliver(_ run: inout RecvRun, generation: UInt64) {
+        defer { run = RecvRun() }
         let now = NIODeadline.now().uptimeNanoseconds / 1_000_000
         state.withLockedValue { s in
-            if countFrame { Self.countFrame(&s, f) }
-            if let p = parsed { s.peersTable[p.src] = (p.rssi, now) } else { s.counters.link.badBody += 1 }
-        }
-        guard let p = parsed else { return }
-        if packetQueue.push(p) {
-            // Full: stop reading, unless a response is awaited (it comes on this link).
-            let link = state.withLockedValue { s -> (any FrameLink)? in
-                guard s.pending.isEmpty, s.linkGen == generation, let l = s.link, packetQueue.pauseIfFull() else {
-                    return nil
-                }
-                return l
+            s.counters.link.frames += UInt64(run.frames)
+            s.rxFrames += UInt64(run.frames)
+            s.rxBytes += UInt64(run.wireBytes)
+            s.counters.link.badBody += UInt64(run.badBodies)
+            // The last packet of each run from one sender is the one that stays.
+            let ps = run.packets
+            for i in ps.indices where i == ps.count - 1 || ps[i + 1].src != ps[i].src {
+                s.peersTable[ps[i].src] = (ps[i].rssi, now)
             }
-            if let link { Self.applyReading(link, packetQueue) }
         }
+        guard !run.packets.isEmpty, packetQueue.push(contentsOf: run.packets) else { return }
+        // Full: stop reading, unless a response is awaited (it comes on this link).
+        let link = state.withLockedValue { s -> (any FrameLink)? in
+            guard s.pending.isEmpty, s.linkGen == generation, let l = s.link, packetQueue.pauseIfFull() else {
+                return nil
+            }
+            return l
+        }
+        if let link { Self.applyReading(link, packetQueue) }
     }
 
     func event(_ f: DecodedFrame, generation: UInt64) {

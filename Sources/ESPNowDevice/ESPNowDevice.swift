@@ -279,7 +279,7 @@ public final class ESPNowDevice: Sendable {
         do {
             link = try await FrameLinks.open(
                 path, serial: options.serial, broker: options.broker, group: eventLoop,
-                onInbound: { [weak self] item in self?.inbound(item, generation: gen) },
+                onInbound: { [weak self] batch in self?.inbound(batch, generation: gen) },
                 onClose: { [weak self] err in self?.linkClosed(err, generation: gen) })
         } catch let e as SerialError {
             throw .serial(e)

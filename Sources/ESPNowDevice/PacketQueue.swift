@@ -89,19 +89,32 @@ public final class PacketQueue: Sendable {
     /// Queues `p` (or hands it to a waiting reader); returns true when the queue is at
     /// `capacity` (time to stop reading unless a response is awaited).
     @discardableResult
-    func push(_ p: ReceivedPacket) -> Bool {
-        let (waiter, arrival, full): (Waiter?, (@Sendable () -> Void)?, Bool) = state.withLockedValue { s in
-            s.received += 1
-            if let w = s.waiters.popFirst() { return (w, nil, false) }
-            if s.packets.count >= s.limit {
-                s.dropped += 1
-                return (nil, nil, true)
+    func push(_ p: ReceivedPacket) -> Bool { push(contentsOf: CollectionOfOne(p)) }
+
+    /// Queues `packets` in order, the first ones to waiting readers, under one lock; returns
+    /// true when the queue is at `capacity`.
+    @discardableResult
+    func push(contentsOf packets: some Collection<ReceivedPacket>) -> Bool {
+        var first: (Waiter, ReceivedPacket)?
+        var more: [(Waiter, ReceivedPacket)] = []
+        let (arrival, queued, full): ((@Sendable () -> Void)?, Int, Bool) = state.withLockedValue { s in
+            s.received += UInt64(packets.count)
+            var queued = 0
+            for p in packets {
+                if let w = s.waiters.popFirst() {
+                    if first == nil { first = (w, p) } else { more.append((w, p)) }
+                } else if s.packets.count >= s.limit {
+                    s.dropped += 1
+                } else {
+                    s.packets.append(p)
+                    queued += 1
+                }
             }
-            s.packets.append(p)
-            return (nil, s.arrival, s.packets.count >= s.capacity)
+            return (s.arrival, queued, s.packets.count >= s.capacity)
         }
-        waiter?.continuation.resume(returning: .packet(p))
-        arrival?()
+        if let (w, p) = first { w.continuation.resume(returning: .packet(p)) }
+        for (w, p) in more { w.continuation.resume(returning: .packet(p)) }
+        if let arrival { for _ in 0..<queued { arrival() } }
         return full
     }
 
@@ -175,7 +188,7 @@ public final class PacketQueue: Sendable {
     /// Waits up to `timeout` (nil: forever) for a packet; nil on timeout. Throws
     /// `CancellationError` only when no packet was handed over, and the ``ESPNowError``
     /// that ended the queue (`.closed`, `.unplugged`) once it is empty and ended.
-    public func next(timeout: TimeAmount?) async throws -> ReceivedPacket? {
+    public nonisolated(nonsending) func next(timeout: TimeAmount?) async throws -> ReceivedPacket? {
         let (first, ended, resume) = state.withLockedValue { s -> (ReceivedPacket?, ESPNowError?, (@Sendable () -> Void)?) in
             let p = s.packets.popFirst()
             return (p, s.ended, p == nil ? nil : Self.drained(&s))

@@ -36,7 +36,7 @@ struct DongleSource: Sendable {
                 continue
             }
             warned = false
-            await serve(device, sharedOn: broker?.socketPath)
+            await serve(device, broker: broker)
             await device.close()
             await broker?.close()
         }
@@ -76,17 +76,25 @@ struct DongleSource: Sendable {
         gateway.state.withLockedValue { $0.dongles[path] = s }
     }
 
-    private func serve(_ device: ESPNowDevice, sharedOn socket: String?) async {
+    private func serve(_ device: ESPNowDevice, broker: Broker?) async {
+        let socket = broker?.socketPath
         do {
             try await device.wifiSetIfActive(.sta, true)
             try await device.espNowInit()
             if let ch = gateway.config.channel { try await device.wifiSetChannel(primary: UInt8(ch)) }
-            for n in gateway.config.nodes.values where n.lmk != nil {
+            for (mac, lmk) in gateway.lmks.withLockedValue({ $0 }).sorted(by: { $0.key < $1.key }) {
+                let peer = PeerInfo(peerAddr: mac, lmk: lmk, channel: 0, encrypt: true)
                 do {
-                    try await device.espNowAddPeer(PeerInfo(peerAddr: n.mac, lmk: n.lmk!, channel: 0, encrypt: true))
+                    // A dongle that kept its peers (a restart of the gateway, not of the dongle)
+                    // already has it: modified, not added twice.
+                    if (try? await device.espNowIsPeerExist(mac)) == true {
+                        try await device.espNowModPeer(peer)
+                    } else {
+                        try await device.espNowAddPeer(peer)
+                    }
                 } catch {
-                    let name = n.name ?? "unnamed"
-                    logger.error("node \(n.mac) (\(name)): cannot add it as an encrypted peer on \(path): \(error). Past the dongle's encrypted-peer limit its encrypted packets are not received at all.")
+                    let name = gateway.config.nodes[mac]?.name ?? "unnamed"
+                    logger.error("node \(mac) (\(name)): cannot add it as an encrypted peer on \(path): \(error). Past the dongle's encrypted-peer limit its encrypted packets are not received at all.")
                 }
             }
         } catch {
@@ -106,8 +114,11 @@ struct DongleSource: Sendable {
         let label = path
         await withTaskGroup(of: Void.self) { deliveries in
             // Unplug, replug, reboot: say so (the device client reconnects and restores).
+            // With `serve` the broker's client owns the dongle: the gateway's own link is
+            // to the broker and stays up through an unplug, so the broker's view counts.
+            let events = broker?.dongleEvents ?? device.events
             deliveries.addTask { [gateway, path] in
-                for await e in device.events {
+                for await e in events {
                     switch e {
                     case .unplugged:
                         gateway.logger.warning("dongle \(path) unplugged; waiting for it to come back")

@@ -13,6 +13,7 @@ extension Gateway {
         try await store.configureNode(mac, name: name, decoder: decoder?.description, lmk: lmk)
         if let decoder { decoderOverrides.withLockedValue { $0[mac] = decoder } }
         if let lmk {
+            lmks.withLockedValue { $0[mac] = lmk }
             for (port, device) in devices.withLockedValue({ $0 }) {
                 let peer = PeerInfo(peerAddr: mac, lmk: lmk, channel: 0, encrypt: true)
                 do {

@@ -66,6 +66,9 @@ public final class Gateway: Service, Sendable {
     let devices = NIOLockedValueBox<[String: ESPNowDevice]>([:])
     /// Decoders chosen while running (``updateNode(_:name:decoder:lmk:)``), over the configuration's.
     let decoderOverrides = NIOLockedValueBox<[MACAddress: DecoderKind]>([:])
+    /// The nodes' LMKs every dongle gets as encrypted peers: the config file's, then the
+    /// registry's (set over HTTP while running, so they outlive a restart), kept current.
+    let lmks = NIOLockedValueBox<[MACAddress: [UInt8]]>([:])
     /// The dongles to listen on (`sim` and `auto` already resolved by the caller).
     let dongles: [GatewayDongle]
     var ports: [String] { dongles.map(\.path) }
@@ -87,6 +90,7 @@ public final class Gateway: Service, Sendable {
         self.logger = logger
         queue = IngestQueue(capacity: config.queueCapacity)
         decoder = config.decoder
+        for n in config.nodes.values { if let k = n.lmk { lmks.withLockedValue { $0[n.mac] = k } } }
         if let s = store, s.isRemote, !config.dryRun {
             spool = try Spool(path: config.spoolPath ?? "gateway-spool.sqlite", limit: config.spoolLimit)
         } else {
@@ -166,6 +170,8 @@ public final class Gateway: Service, Sendable {
             for n in try await store.nodes() where config.nodes[n.mac]?.decoder == nil {
                 if let d = n.decoder.flatMap(DecoderKind.init) { decoderOverrides.withLockedValue { $0[n.mac] = d } }
             }
+            let stored = try await store.nodeLMKs()
+            lmks.withLockedValue { $0.merge(stored) { _, new in new } }
             let released = try await store.releaseClaims(gateway: config.gatewayID, nowUs: nowUs())
             if released > 0 { logger.info("\(released) downlink(s) left mid-attempt by the last run are pending again") }
             let v = downlinks.version

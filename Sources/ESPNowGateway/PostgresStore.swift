@@ -163,6 +163,17 @@ public final class PostgresStore: GatewayStore {
         }
     }
 
+    public func nodeLMKs() async throws -> [MACAddress: [UInt8]] {
+        try await other.run { c, logger in
+            var out: [MACAddress: [UInt8]] = [:]
+            let rows = try await c.query("SELECT mac, lmk FROM nodes WHERE lmk IS NOT NULL", logger: logger)
+            for try await (m, key) in rows.decode((String, ByteBuffer).self) {
+                if let mac = MACAddress(m) { out[mac] = Array(key.readableBytesView) }
+            }
+            return out
+        }
+    }
+
     public func nodes() async throws -> [NodeRecord] {
         try await other.run { c, logger in
             var out: [NodeRecord] = []

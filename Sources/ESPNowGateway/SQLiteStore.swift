@@ -120,6 +120,16 @@ public final class SQLiteStore: GatewayStore {
         }
     }
 
+    public func nodeLMKs() async throws -> [MACAddress: [UInt8]] {
+        try await pool.read { db in
+            var out: [MACAddress: [UInt8]] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT mac, lmk FROM nodes WHERE lmk IS NOT NULL") {
+                if let mac = MACAddress(r["mac"] as String), let key = r["lmk"] as Data? { out[mac] = Array(key) }
+            }
+            return out
+        }
+    }
+
     public func nodes() async throws -> [NodeRecord] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """

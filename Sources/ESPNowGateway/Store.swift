@@ -15,6 +15,8 @@ public protocol GatewayStore: Sendable {
     /// Sets a node's configured properties (nil leaves one unchanged).
     func configureNode(_ mac: MACAddress, name: String?, decoder: String?, lmk: [UInt8]?) async throws
     func nodes() async throws -> [NodeRecord]
+    /// Every node's LMK that the registry holds (from the config file or set while running).
+    func nodeLMKs() async throws -> [MACAddress: [UInt8]]
     func queueDownlink(node: MACAddress, payload: [UInt8], maxAttempts: Int, nowUs: Int64) async throws -> Int64
     /// Messages waiting for delivery (state `pending`), oldest first.
     func pendingDownlinks() async throws -> [Downlink]

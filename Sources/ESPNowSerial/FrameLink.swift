@@ -2,6 +2,11 @@ import ESPNowWire
 import NIOCore
 import NIOPosix
 
+/// What a link hands its owner, on the link's thread: the items of one read of the transport,
+/// in order (one call per read, so the owner takes its locks once per read, not per frame).
+/// The array is only borrowed for the call.
+public typealias InboundHandler = @Sendable (_ batch: [LinkInbound]) -> Void
+
 /// A bidirectional frame link to a dongle, or to a broker that shares one: what the device
 /// client needs from its transport. ``SerialLink`` (a tty) and ``SocketLink`` (a Unix or
 /// TCP/TLS socket to `espnow serve`) implement it.
@@ -104,7 +109,7 @@ public enum LinkAddress: Sendable, Hashable, CustomStringConvertible {
 public enum FrameLinks {
     public static func open(_ address: String, serial: SerialOptions, broker: BrokerClientOptions,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                            onInbound: @escaping @Sendable (LinkInbound) -> Void,
+                            onInbound: @escaping InboundHandler,
                             onClose: @escaping @Sendable (SerialError) -> Void) async throws -> any FrameLink {
         guard let a = LinkAddress(address) else {
             throw SerialError.openFailed(path: address, errno: 0,

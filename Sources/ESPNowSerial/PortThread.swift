@@ -26,7 +26,7 @@ final class PortThread: @unchecked Sendable {
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
     private let path: String
-    private let onInbound: @Sendable (LinkInbound) -> Void
+    private let onInbound: InboundHandler
     private let onClose: @Sendable (SerialError) -> Void
     /// Completed when the thread has closed the port (its lock is then free for the next opener).
     let exited: EventLoopPromise<Void>
@@ -50,7 +50,7 @@ final class PortThread: @unchecked Sendable {
     private let shared = NIOLockedValueBox(Shared())
 
     /// Takes ownership of `fd` (closed by the thread, or by `start()` when no thread can be made).
-    init(fd: Int32, path: String, eventLoop: any EventLoop, onInbound: @escaping @Sendable (LinkInbound) -> Void,
+    init(fd: Int32, path: String, eventLoop: any EventLoop, onInbound: @escaping InboundHandler,
          onClose: @escaping @Sendable (SerialError) -> Void) throws(SerialError) {
         var p: [Int32] = [-1, -1]
         // Close-on-exec from the start: a child started meanwhile must not hold it.
@@ -151,6 +151,7 @@ final class PortThread: @unchecked Sendable {
         var buf = [UInt8](repeating: 0, count: 65536)
         var decoder = InboundDecoder()
         var items: [InboundDecoder.Item] = []
+        var batch: [LinkInbound] = []
         let allocator = ByteBufferAllocator()
         var spurious = 0
         var lastLook = monotonicSeconds()
@@ -201,7 +202,9 @@ final class PortThread: @unchecked Sendable {
                 let arena = buf.withUnsafeBytes { b in
                     decoder.decode(UnsafeRawBufferPointer(rebasing: b[0..<n]), allocator: allocator, into: &items)
                 }
-                InboundDecoder.deliver(items, arena, to: onInbound)
+                InboundDecoder.deliver(items, arena) { batch.append($0) }
+                onInbound(batch)
+                batch.removeAll(keepingCapacity: true)
                 continue
             }
             if n < 0 && errno == EINTR { continue }

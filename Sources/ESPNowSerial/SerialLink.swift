@@ -33,7 +33,7 @@ public final class SerialLink: Sendable {
     /// Opens `path` (a tty, a `/dev/serial/by-id/...` link, or a simulator pty).
     public static func open(path: String, options: SerialOptions = SerialOptions(),
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                            onInbound: @escaping @Sendable (LinkInbound) -> Void,
+                            onInbound: @escaping InboundHandler,
                             onClose: @escaping @Sendable (SerialError) -> Void) async throws -> SerialLink {
         let (fd, modem) = try PosixSerialPort.open(path: path, options: options)
         let loop = group.next()

@@ -82,7 +82,7 @@ public final class SocketLink: FrameLink {
 
     public static func open(_ address: LinkAddress, options: BrokerClientOptions,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                            onInbound: @escaping @Sendable (LinkInbound) -> Void,
+                            onInbound: @escaping InboundHandler,
                             onClose: @escaping @Sendable (SerialError) -> Void) async throws -> SocketLink {
         let path = address.description
         func failure(_ reason: String, _ e: Int32 = 0) -> SerialError { .openFailed(path: path, errno: e, reason: reason) }
@@ -294,12 +294,14 @@ final class LinkInboundBridge: ChannelInboundHandler {
     private let path: String
     private let closing: NIOLockedValueBox<Bool>
     private let failure: NIOLockedValueBox<SerialError?>
-    private let onInbound: @Sendable (LinkInbound) -> Void
+    private let onInbound: InboundHandler
     private let onClose: @Sendable (SerialError) -> Void
     private var reported = false
+    /// This read's items, handed on at `channelReadComplete`.
+    private var batch: [LinkInbound] = []
 
     init(path: String, closing: NIOLockedValueBox<Bool>, failure: NIOLockedValueBox<SerialError?> = NIOLockedValueBox(nil),
-         onInbound: @escaping @Sendable (LinkInbound) -> Void, onClose: @escaping @Sendable (SerialError) -> Void) {
+         onInbound: @escaping InboundHandler, onClose: @escaping @Sendable (SerialError) -> Void) {
         self.path = path
         self.closing = closing
         self.failure = failure
@@ -308,7 +310,18 @@ final class LinkInboundBridge: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        onInbound(unwrapInboundIn(data))
+        batch.append(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        deliver()
+        context.fireChannelReadComplete()
+    }
+
+    private func deliver() {
+        guard !batch.isEmpty else { return }
+        onInbound(batch)
+        batch.removeAll(keepingCapacity: true)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -323,6 +336,7 @@ final class LinkInboundBridge: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        deliver()  // a read cut short by the close: its frames still count
         if !reported {
             reported = true
             let byUs = closing.withLockedValue { $0 }

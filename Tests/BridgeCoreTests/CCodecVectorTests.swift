@@ -3,61 +3,11 @@
 // wire must equal its bytes exactly. Every reject must fail with its reason.
 import BridgeCore
 import Foundation
+import ProtocolVectors
 import Testing
 
-private struct VectorFile: Decodable {
-    struct Fields: Decodable {
-        var version: Int
-        var kind: String
-        var id: Int?
-        var code: String
-        var body: [String: Scalar]
-    }
-    struct Vector: Decodable, CustomTestStringConvertible {
-        var name: String
-        var fields: Fields
-        var wire_hex: String
-        var testDescription: String { name }
-    }
-    struct Reject: Decodable, CustomTestStringConvertible {
-        var name: String
-        var wire_hex: String
-        var reason: String
-        var testDescription: String { name }
-    }
-    /// Section 12: frames only a broker decodes in full (BROKER_OPEN) and its answers.
-    struct BrokerPart: Decodable {
-        var codes: [String: Int]
-        var vectors: [Vector]
-        var rejects: [Reject]
-    }
-    var vectors: [Vector]
-    var rejects: [Reject]
-    var broker: BrokerPart
-}
-
-/// A body value as JSON holds it: a number or a string.
-private enum Scalar: Decodable, Equatable, CustomStringConvertible {
-    case int(Int64)
-    case string(String)
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let i = try? c.decode(Int64.self) { self = .int(i) } else { self = .string(try c.decode(String.self)) }
-    }
-    var description: String {
-        switch self {
-        case .int(let i): "\(i)"
-        case .string(let s): "\"\(s)\""
-        }
-    }
-}
-
-private let vectorFile: VectorFile = {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/protocol-vectors.json")
-    // A missing or malformed fixture is a broken checkout: fail loudly.
-    return try! JSONDecoder().decode(VectorFile.self, from: Data(contentsOf: url))
-}()
+private typealias Scalar = JSONScalar
+private var vectorFile: VectorFile { ProtocolVectors.file }
 
 private func bytes(hex: String) -> [UInt8] {
     var out: [UInt8] = []
@@ -118,6 +68,7 @@ private func valuesForC(_ m: UnsafePointer<br_msg_t>, _ body: [String: Scalar], 
         v[i].present = 1
         switch value {
         case .int(let n): v[i].i = n
+        case .uint(let n): v[i].i = Int64(bitPattern: n)  // the C value holds u64 fields bit for bit
         case .string(let s):
             let raw: [UInt8]
             switch Int32(f.type) {
@@ -136,7 +87,7 @@ private func valuesForC(_ m: UnsafePointer<br_msg_t>, _ body: [String: Scalar], 
 @Suite("C codec against the shared vectors")
 struct CCodecVectorTests {
     @Test("decode", arguments: vectorFile.vectors)
-    fileprivate func decode(_ vector: VectorFile.Vector) throws {
+    fileprivate func decode(_ vector: Vector) throws {
         var encoded = bytes(hex: vector.wire_hex)
         #expect(encoded.last == 0)
         encoded.removeLast()
@@ -157,7 +108,7 @@ struct CCodecVectorTests {
     }
 
     @Test("encode", arguments: vectorFile.vectors)
-    fileprivate func encode(_ vector: VectorFile.Vector) throws {
+    fileprivate func encode(_ vector: Vector) throws {
         let m = try #require(layout(kind: vector.fields.kind, code: vector.fields.code))
         var keep: [[UInt8]] = []
         var values = valuesForC(m, vector.fields.body, keep: &keep)
@@ -188,7 +139,7 @@ struct CCodecVectorTests {
     }
 
     @Test("reject", arguments: vectorFile.rejects)
-    fileprivate func reject(_ reject: VectorFile.Reject) {
+    fileprivate func reject(_ reject: Reject) {
         var encoded = bytes(hex: reject.wire_hex)
         encoded.removeLast()
         var scratch = [UInt8](repeating: 0, count: Int(BR_MAX_ENCODED) + encoded.count)
@@ -210,7 +161,7 @@ struct CCodecVectorTests {
     /// with a code it has no layout for, which its dispatcher answers NOT_SUPPORTED; a
     /// brokered HELLO response decodes with the same layout as the dongle's.
     @Test("broker part", arguments: vectorFile.broker.vectors)
-    fileprivate func brokerVector(_ vector: VectorFile.Vector) throws {
+    fileprivate func brokerVector(_ vector: Vector) throws {
         var encoded = bytes(hex: vector.wire_hex)
         encoded.removeLast()
         var scratch = [UInt8](repeating: 0, count: Int(BR_MAX_ENCODED))
@@ -231,7 +182,7 @@ struct CCodecVectorTests {
     }
 
     @Test("broker part rejects", arguments: vectorFile.broker.rejects)
-    fileprivate func brokerReject(_ reject: VectorFile.Reject) {
+    fileprivate func brokerReject(_ reject: Reject) {
         var encoded = bytes(hex: reject.wire_hex)
         encoded.removeLast()
         var scratch = [UInt8](repeating: 0, count: Int(BR_MAX_ENCODED))

@@ -4,54 +4,10 @@
 import ESPNowBroker
 import ESPNowWire
 import Foundation
+import ProtocolVectors
 import Testing
 
-private struct BrokerVectorFile: Decodable {
-    struct Fields: Decodable {
-        var kind: String
-        var id: Int?
-        var code: String
-        var body: [String: Scalar]
-    }
-    struct Vector: Decodable, CustomTestStringConvertible {
-        var name: String
-        var fields: Fields
-        var wire_hex: String
-        var testDescription: String { name }
-        var wire: [UInt8] { Hex.decode(wire_hex)! }
-    }
-    struct Reject: Decodable, CustomTestStringConvertible {
-        var name: String
-        var wire_hex: String
-        var reason: String
-        var testDescription: String { name }
-        var wire: [UInt8] { Hex.decode(wire_hex)! }
-    }
-    struct Part: Decodable {
-        var codes: [String: Int]
-        var vectors: [Vector]
-        var rejects: [Reject]
-    }
-    var broker: Part
-}
-
-private enum Scalar: Decodable, Equatable {
-    case int(Int64)
-    case string(String)
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let i = try? c.decode(Int64.self) { self = .int(i) } else { self = .string(try c.decode(String.self)) }
-    }
-    var int: Int64? { if case .int(let i) = self { i } else { nil } }
-    var string: String? { if case .string(let s) = self { s } else { nil } }
-}
-
-private let brokerVectors: BrokerVectorFile.Part = {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/protocol-vectors.json")
-    // A missing or malformed fixture is a broken checkout: fail loudly.
-    return try! JSONDecoder().decode(BrokerVectorFile.self, from: Data(contentsOf: url)).broker
-}()
+private var brokerVectors: BrokerVectors { ProtocolVectors.file.broker }
 
 private func decoded(_ wire: [UInt8]) -> [ClientInput] {
     var d = ClientDecoder()
@@ -72,7 +28,7 @@ struct BrokerVectorTests {
     /// Requests: the broker's decoder yields exactly the flags and token, and the client
     /// link's encoding of the same values gives the same bytes.
     @Test("BROKER_OPEN requests", arguments: brokerVectors.vectors.filter { $0.fields.kind == "request" && $0.fields.code == "BROKER_OPEN" })
-    fileprivate func openRequest(_ v: BrokerVectorFile.Vector) throws {
+    fileprivate func openRequest(_ v: Vector) throws {
         let flags = UInt8(try #require(v.fields.body["flags"]?.int))
         let tokenHex = try #require(v.fields.body["token"]?.string)
         let token = try #require(Hex.decode(tokenHex))
@@ -91,7 +47,7 @@ struct BrokerVectorTests {
 
     /// BROKER_FILTER requests: the sources as the decoder reads them and the client writes them.
     @Test("BROKER_FILTER requests", arguments: brokerVectors.vectors.filter { $0.fields.kind == "request" && $0.fields.code == "BROKER_FILTER" })
-    fileprivate func filterRequest(_ v: BrokerVectorFile.Vector) throws {
+    fileprivate func filterRequest(_ v: Vector) throws {
         let hex = try #require(v.fields.body["sources"]?.string)
         let raw = try #require(Hex.decode(hex))
         let sources = stride(from: 0, to: raw.count, by: 6).map { MACAddress(raw[$0], raw[$0 + 1], raw[$0 + 2], raw[$0 + 3], raw[$0 + 4], raw[$0 + 5]) }
@@ -109,7 +65,7 @@ struct BrokerVectorTests {
 
     /// Responses: the err code (and for HELLO, the brokered cap) as written and as read.
     @Test("broker responses", arguments: brokerVectors.vectors.filter { $0.fields.kind == "response" })
-    fileprivate func response(_ v: BrokerVectorFile.Vector) throws {
+    fileprivate func response(_ v: Vector) throws {
         let err = Int32(try #require(v.fields.body["err"]?.int))
         let frame = try Frame(wire: v.wire, accepting: .fromDevice)
         #expect(frame.kind == .response && Int(frame.id) == v.fields.id ?? 0)
@@ -134,7 +90,7 @@ struct BrokerVectorTests {
 
     /// Bad bodies are answered ESP_ERR_INVALID_SIZE, counted, never acted on.
     @Test("BROKER_OPEN and BROKER_FILTER bad bodies", arguments: brokerVectors.rejects)
-    fileprivate func reject(_ r: BrokerVectorFile.Reject) {
+    fileprivate func reject(_ r: Reject) {
         #expect(r.reason == "bad_body")
         var d = ClientDecoder()
         var out: [ClientInput] = []

@@ -1,3 +1,4 @@
+import BuiltProducts
 import ESPNowWire
 import Foundation
 
@@ -73,14 +74,4 @@ final class RawClient: @unchecked Sendable {
 }
 
 /// The built `espnow` binary next to the test bundle.
-let espnowBinary: String = {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
-    for _ in 0..<4 {
-        if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("espnow").path) {
-            return dir.appendingPathComponent("espnow").path
-        }
-        dir = dir.deletingLastPathComponent()
-    }
-    return "espnow"
-}()
+let espnowBinary = BuiltProducts.path("espnow")

@@ -1,3 +1,4 @@
+import BuiltProducts
 import Foundation
 import Testing
 
@@ -8,15 +9,7 @@ import Glibc
 /// Runs the built `espnow` binary (and `espnow-sim`) from the build directory next to the
 /// test bundle. Everything is asserted on counts, bytes and exit codes, never timings.
 enum Harness {
-    static let buildDir: URL = {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
-        for _ in 0..<4 {
-            if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("espnow").path) { return dir }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: me).deletingLastPathComponent()
-    }()
+    static var buildDir: URL { BuiltProducts.directory }
 
     static var espnow: String { buildDir.appendingPathComponent("espnow").path }
     static var sim: String { buildDir.appendingPathComponent("espnow-sim").path }

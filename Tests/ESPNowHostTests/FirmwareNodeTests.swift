@@ -1,3 +1,4 @@
+import BuiltProducts
 import ESPNow
 import ESPNowSimulator
 import Foundation
@@ -15,16 +16,7 @@ struct NodeTestError: Error, CustomStringConvertible {
         .deletingLastPathComponent()
 
     /// The `espnow` executable built next to this test bundle.
-    static let espnow: String = {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let c = dir.appendingPathComponent("espnow").path
-            if FileManager.default.isExecutableFile(atPath: c) { return c }
-            dir = dir.deletingLastPathComponent()
-        }
-        return "espnow"
-    }()
+    static let espnow = BuiltProducts.path("espnow")
 
     /// Runs `espnow node build ARGS`; returns (status, stdout, stderr).
     static func nodeBuild(_ args: [String]) throws -> (Int32, String, String) {

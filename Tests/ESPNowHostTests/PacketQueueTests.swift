@@ -68,4 +68,32 @@ struct PacketQueueTests {
         #expect(q.counters.dropped == 1)
         #expect(q.clear() == 4 + PacketQueue.overflow)
     }
+
+    /// One read's packets pushed together: waiting readers get the first ones, in the order
+    /// they began to wait; the rest are queued in order, each counted once and each owed one
+    /// arrival call; the batch reports a full queue like single pushes do; beyond
+    /// `capacity + overflow` the rest of the batch is dropped and counted.
+    @Test func batchGoesToWaitersThenQueue() async throws {
+        let q = PacketQueue(capacity: 4, eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let arrivals = NIOLockedValueBox(0)
+        q.setArrivalHandler { arrivals.withLockedValue { $0 += 1 } }
+        let first = Task { try await q.next(timeout: nil) }
+        while q.waiting < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        let second = Task { try await q.next(timeout: nil) }
+        while q.waiting < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(q.push(contentsOf: (0..<5).map { packet(UInt8($0)) }) == false)
+        #expect(try await first.value?.timestampUs == 0)
+        #expect(try await second.value?.timestampUs == 1)
+        #expect(q.count == 3 && arrivals.withLockedValue { $0 } == 3)
+        #expect(q.push(contentsOf: [packet(5)]) == true)  // 4 queued: at capacity
+        var rest: [UInt32] = []
+        while let p = q.tryNext() { rest.append(p.timestampUs) }
+        #expect(rest == [2, 3, 4, 5])
+        #expect(q.counters.received == 6 && q.counters.dropped == 0)
+        let over = (0..<(4 + PacketQueue.overflow + 3)).map { packet(UInt8(truncatingIfNeeded: $0)) }
+        #expect(q.push(contentsOf: over) == true)
+        #expect(q.count == 4 + PacketQueue.overflow)
+        #expect(q.counters.dropped == 3)
+        #expect(q.counters.received == UInt64(6 + over.count))
+    }
 }

@@ -1,3 +1,4 @@
+import BuiltProducts
 import ESPNowTesting
 import Foundation
 import Testing
@@ -27,16 +28,7 @@ enum Support {
     }
 
     /// An executable built next to this test bundle (`swift build` puts products together).
-    static func product(_ name: String) -> String {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let c = dir.appendingPathComponent(name).path
-            if FileManager.default.isExecutableFile(atPath: c) { return c }
-            dir = dir.deletingLastPathComponent()
-        }
-        return name
-    }
+    static func product(_ name: String) -> String { BuiltProducts.path(name) }
 
     /// Runs a program; returns (status, stdout, stderr).
     static func exec(_ path: String, _ args: [String], env: [String: String] = [:], cwd: String? = nil) throws -> (Int32, String, String) {

@@ -1,66 +1,11 @@
 import Foundation
 import Testing
 import ESPNowWire
-
-/// A JSON value of a vector's body: integer or string.
-enum JSONScalar: Decodable, Sendable, Equatable {
-    case int(Int64)
-    case uint(UInt64)
-    case string(String)
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let i = try? c.decode(Int64.self) { self = .int(i) }
-        else if let u = try? c.decode(UInt64.self) { self = .uint(u) }
-        else { self = .string(try c.decode(String.self)) }
-    }
-}
-
-struct VectorFields: Decodable, Sendable {
-    var version: Int
-    var kind: String
-    var id: Int?
-    var code: String
-    var body: [String: JSONScalar]
-}
-
-struct Vector: Decodable, Sendable, CustomTestStringConvertible {
-    var name: String
-    var comment: String?
-    var fields: VectorFields
-    var wire_hex: String
-    var testDescription: String { name }
-    var wire: [UInt8] { Hex.decode(wire_hex)! }
-}
-
-struct Reject: Decodable, Sendable, CustomTestStringConvertible {
-    var name: String
-    var wire_hex: String
-    var reason: String
-    var testDescription: String { name }
-    var wire: [UInt8] { Hex.decode(wire_hex)! }
-}
-
-struct VectorFile: Decodable, Sendable {
-    var protocol_version: Int
-    var vectors: [Vector]
-    var rejects: [Reject]
-}
+import ProtocolVectors
 
 enum Fixtures {
-    /// Tests/Fixtures/protocol-vectors.json, found from this source file's path.
-    static let url = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/protocol-vectors.json")
-
-    static let file: VectorFile = {
-        do {
-            return try JSONDecoder().decode(VectorFile.self, from: Data(contentsOf: url))
-        } catch {
-            fatalError("cannot load \(url.path): \(error)")
-        }
-    }()
-
+    static var url: URL { ProtocolVectors.url }
+    static var file: VectorFile { ProtocolVectors.file }
     static var vectors: [Vector] { file.vectors }
     static var rejects: [Reject] { file.rejects }
 }

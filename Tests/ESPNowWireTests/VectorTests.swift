@@ -1,3 +1,4 @@
+import ProtocolVectors
 import Testing
 import ESPNowWire
 

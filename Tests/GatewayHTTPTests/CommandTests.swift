@@ -1,3 +1,4 @@
+import BuiltProducts
 import AsyncHTTPClient
 import Foundation
 import GatewayTestSupport
@@ -7,15 +8,7 @@ import Testing
 /// sensors visible through the API, Ctrl-C stopping both cleanly.
 @Suite("espnow gateway --http")
 struct CommandTests {
-    static let buildDir: URL = {
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
-        for _ in 0..<4 {
-            if FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("espnow").path) { return dir }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: me).deletingLastPathComponent()
-    }()
+    static var buildDir: URL { BuiltProducts.directory }
 
     final class Run: @unchecked Sendable {
         let process = Process()

@@ -85,6 +85,32 @@ struct GatewayServeTests {
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
 
+    /// The dongle's status follows the dongle, not the gateway's link to its own broker
+    /// (which stays up through an unplug): not connected while unplugged, connected again
+    /// once it is back; readings flow again after it.
+    @Test func dongleStatusFollowsAnUnplugBehindTheBroker() async throws {
+        let air = try await SimulatedAir.start(AirOptions(dongles: 1, nodes: ["sensor,interval=50"]))
+        defer { air.shutdown() }
+        var config = GatewayConfig()
+        config.gatewayID = "shared"
+        var serve = ServeConfig()
+        serve.socket = tempPath("gw.sock")
+        config.serve = serve
+        let store = try SQLiteStore(path: tempPath("gw.sqlite"))
+        let port = air.dongles[0].port!
+        let gateway = try Gateway(config: config, store: store, ports: [port])
+        try await GatewayServiceTests.running([gateway]) {
+            try await eventually("the gateway on its broker") { gateway.stats.dongles[port]?.connected == true }
+            try await eventually("readings") { gateway.stats.stored >= 5 }
+            try await air.unplug(0)
+            try await eventually("the dongle shown as gone") { gateway.stats.dongles[port]?.connected == false }
+            try await air.replug(0)
+            try await eventually("the dongle shown as back") { gateway.stats.dongles[port]?.connected == true }
+            let before = gateway.stats.stored
+            try await eventually("readings after the replug") { gateway.stats.stored >= before + 5 }
+        }
+    }
+
     /// Settings that name one place cannot serve two dongles; bad [serve] keys name the key.
     @Test func serveConfigurationErrors() throws {
         var config = GatewayConfig()

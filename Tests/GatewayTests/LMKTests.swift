@@ -25,6 +25,7 @@ struct GatewayLMKTests {
         let store = try await backend.makeStore()
         var config = GatewayConfig()
         config.gatewayID = "keys"
+        config.spoolPath = tempPath("spool.sqlite")  // PostgreSQL is remote: the gateway spools
         var seq: UInt32 = 0
         func send() async throws {
             seq += 1

@@ -132,7 +132,18 @@ def t_rxbuf_overflow():
         st = [statuses(a, rid, 1, 10)[0] for rid in rids]
         check(st == [0] * n, f"sender: {n} successes ({st.count(0)})")
         check(s.control("baud 1 0") == "OK", "pacing off to drain")
-        got = b.recvs(1.0)
+        # Read until every packet the receiver did not count as dropped has arrived; the
+        # counts are read again while waiting (a RECV event can still be dropped while the
+        # receive buffer empties into the link). 30 s is a hang guard, not a timing.
+        got = []
+        guard = time.monotonic() + 30
+        while True:
+            stats = b.stats()
+            want = n - stats[4] - stats[15]
+            got += b.recvs_until(want - len(got), guard=max(0.0, min(1.0, guard - time.monotonic())))
+            if len(got) >= want or time.monotonic() >= guard:
+                break
+        got += b.recvs(0.3)  # anything more would be a packet counted twice
         dropped = b.event(EV_DROPPED, 2)
         stats = b.stats()
         # A packet is either delivered, dropped by rxbuf (rx_dropped), or its RECV

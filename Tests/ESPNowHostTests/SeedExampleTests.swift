@@ -22,11 +22,14 @@ struct SeedExampleTests {
             let senderMAC = try await sta(sender)
             let peer = try await sta(receiver)
             // Receiver
+            let (ready, readyTold) = AsyncStream.makeStream(of: Void.self)
             let received = Task { () -> [[UInt8]] in
+                defer { readyTold.finish() }  // also when the set-up throws: the sender must not wait forever
                 let w0 = WLAN(.sta, receiver)
                 try await w0.active(true)
                 try await receiver.initialize()
                 try await receiver.addPeer(senderMAC)
+                readyTold.finish()
                 var msgs: [[UInt8]] = []
                 while true {
                     let (host, msg) = try await receiver.irecv(10_000)  // seed: irecv() (5 min)
@@ -38,7 +41,10 @@ struct SeedExampleTests {
                 }
                 return msgs
             }
-            try await Task.sleep(for: .milliseconds(100))  // receiver's interface up (setup, not timing)
+            // The seed runs the two on separate boards, the receiver started first: here the
+            // sender begins once the receiver's ESP-NOW is up (a packet before that is not
+            // received, as on a board).
+            for await _ in ready {}
             // Sender
             let w0 = WLAN(.sta, sender)
             try await w0.active(true)
@@ -179,7 +185,11 @@ struct SeedExampleTests {
             // read/readinto with the documented format; write sends buffer packets.
             try await responder.send(try await sta(e), "abc")
             try await responder.send(try await sta(e), "defg")
-            try await Task.sleep(for: .milliseconds(200))  // let both arrive (setup, not timing)
+            // Both queued before the non-blocking reads (30 s: a hang guard, not a timing).
+            let guardEnd = ContinuousClock.now + .seconds(30)
+            while e.device.packetQueue.count < 2 && ContinuousClock.now < guardEnd {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             var buf = [UInt8](repeating: 0, count: 10)
             #expect(e.readinto1(&buf) == 10)  // first 10 bytes of the first packet
             let rest = e.read1()!

@@ -172,6 +172,14 @@ func benchReceiveSideBySide(tool: String, seconds: Double, rounds: Int) async th
               + col(f0(m { $0[keyPath: at10].pps }), 36) + col(f2(m { $0[keyPath: at10].cpuPerPacket }), 12)
               + col(f2(m { $0[keyPath: at10].switchesPerPacket }), 14) + " |" + col(f0(drops), 11))
     }
+    // This VM has spells in which the pty moves at half speed for whoever reads it (the C
+    // reader included: 312k instead of 590k pkt/s at 1.9 µs/pkt); a ceiling is what a reader
+    // reaches outside them, so the best round of each reader is compared too.
+    let bestC = rs.map(\.cMax.pps).max() ?? .nan
+    for (name, mx, _) in rows.dropFirst() {
+        let best = rs.map { $0[keyPath: mx].pps }.max() ?? .nan
+        print("   \(name): best round \(f0(best)) pkt/s against C's best \(f0(bestC)): \(f2(best / bestC))×")
+    }
     for (name, mx, at10) in rows.dropFirst() {
         let pps: (ReceiveRound) -> Double = { $0[keyPath: mx].pps / $0.cMax.pps }
         let cpuMax: (ReceiveRound) -> Double = { $0[keyPath: mx].cpuPerPacket / $0.cMax.cpuPerPacket }
@@ -181,7 +189,11 @@ func benchReceiveSideBySide(tool: String, seconds: Double, rounds: Int) async th
     }
 }
 
-func benchReceiveRow(_ row: String, tool: String, seconds: Double) async throws {
+func benchReceiveRow(_ rows: String, tool: String, seconds: Double) async throws {
+    for row in rows.split(separator: ",") { try await benchReceiveOne(String(row), tool: tool, seconds: seconds) }
+}
+
+func benchReceiveOne(_ row: String, tool: String, seconds: Double) async throws {
     let parts = row.split(separator: "@")
     guard parts.count == 2, let rate = Int(parts[1]), ["c", "default", "link"].contains(parts[0]) else {
         throw BenchFailure(description: "--receive-row wants c|default|link@RATE, got \(row)")

@@ -21,9 +21,9 @@
 //
 // Options: --seconds S (per phase, default 5), --floods K (default 4), --flood-rate R
 // (wifi_phy_rate_t, default 12 = 54 Mbps), --senders N (default 16), --rounds R (section 1's
-// interleaved rounds, default 5; medians are printed), --c-tool PATH
+// interleaved rounds, default 5; medians and best rounds are printed), --c-tool PATH
 // (default .build-bench/host-bench-c, built by `make bench-host`), --only LIST (comma-separated
-// section numbers), --receive-row READER@RATE (one run of section 1 alone, for a profiler:
+// section numbers), --receive-row READER@RATE[,...] (runs of section 1 alone, in one process, for a profiler:
 // READER is c, default or link; RATE 0 for as fast as it goes).
 import ESPNow
 import ESPNowDevice

@@ -83,15 +83,8 @@ struct DongleSource: Sendable {
             try await device.espNowInit()
             if let ch = gateway.config.channel { try await device.wifiSetChannel(primary: UInt8(ch)) }
             for (mac, lmk) in gateway.lmks.withLockedValue({ $0 }).sorted(by: { $0.key < $1.key }) {
-                let peer = PeerInfo(peerAddr: mac, lmk: lmk, channel: 0, encrypt: true)
                 do {
-                    // A dongle that kept its peers (a restart of the gateway, not of the dongle)
-                    // already has it: modified, not added twice.
-                    if (try? await device.espNowIsPeerExist(mac)) == true {
-                        try await device.espNowModPeer(peer)
-                    } else {
-                        try await device.espNowAddPeer(peer)
-                    }
+                    try await device.setEncryptedPeer(mac, lmk: lmk)
                 } catch {
                     let name = gateway.config.nodes[mac]?.name ?? "unnamed"
                     logger.error("node \(mac) (\(name)): cannot add it as an encrypted peer on \(path): \(error). Past the dongle's encrypted-peer limit its encrypted packets are not received at all.")

@@ -15,13 +15,8 @@ extension Gateway {
         if let lmk {
             lmks.withLockedValue { $0[mac] = lmk }
             for (port, device) in devices.withLockedValue({ $0 }) {
-                let peer = PeerInfo(peerAddr: mac, lmk: lmk, channel: 0, encrypt: true)
                 do {
-                    if (try? await device.espNowIsPeerExist(mac)) == true {
-                        try await device.espNowModPeer(peer)
-                    } else {
-                        try await device.espNowAddPeer(peer)
-                    }
+                    try await device.setEncryptedPeer(mac, lmk: lmk)
                 } catch {
                     // The key itself is never logged.
                     logger.error("node \(mac): cannot make it an encrypted peer on \(port): \(error)")
@@ -34,5 +29,19 @@ extension Gateway {
     /// The decoder a node's packets go through now.
     public func decoderKind(for mac: MACAddress) -> DecoderKind {
         decoderOverrides.withLockedValue { $0[mac] } ?? config.decoderKind(for: mac)
+    }
+}
+
+extension ESPNowDevice {
+    /// Makes `mac` an encrypted peer with `lmk` on this dongle: modified when the dongle already
+    /// has it (one that kept its peers across a gateway restart, or a key changed while running),
+    /// added otherwise.
+    func setEncryptedPeer(_ mac: MACAddress, lmk: [UInt8]) async throws {
+        let peer = PeerInfo(peerAddr: mac, lmk: lmk, channel: 0, encrypt: true)
+        if (try? await espNowIsPeerExist(mac)) == true {
+            try await espNowModPeer(peer)
+        } else {
+            try await espNowAddPeer(peer)
+        }
     }
 }
